@@ -94,7 +94,7 @@ cmd_soak() {
 cmd_bench() {
   build
   local ran=0
-  for b in "$BUILD_DIR"/tests/bench/*_bench; do
+  for b in "$BUILD_DIR"/tests/*/*_bench; do
     [ -x "$b" ] || continue
     log "$(basename "$b")"
     "$b" "$@"
