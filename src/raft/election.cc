@@ -1,0 +1,132 @@
+// Elections: pre-vote and vote rounds, granting votes, the leader lease (check-quorum).
+#include "common/assert.h"
+#include "raft/quorum.h"
+#include "raft/raft_node.h"
+#include "raft/types.h"
+
+namespace skiff::raft {
+
+void RaftNode::Campaign() {
+  Unquiesce();
+  Hup(/*transfer=*/false);
+}
+
+void RaftNode::Hup(bool transfer) {
+  if (role_ == Role::kLeader || !Promotable()) return;
+  // A node that has committed but not applied a membership change does not know its current
+  // configuration yet, so it must not campaign with a stale one.
+  if (HasUnappliedConfChange()) return;
+  if (config_.pre_vote && !transfer) {
+    CampaignPreVote();
+  } else {
+    CampaignVote(transfer);
+  }
+}
+
+bool RaftNode::HasUnappliedConfChange() const {
+  if (log_.committed() <= log_.applied()) return false;
+  auto r = log_.Slice(log_.applied() + 1, log_.committed() + 1, UINT64_MAX);
+  if (!r.ok()) return false;
+  for (const Entry& e : *r) {
+    if (e.type == EntryType::kConfChange) return true;
+  }
+  return false;
+}
+
+void RaftNode::CampaignPreVote() {
+  BecomePreCandidate();
+  votes_[config_.id] = true;
+  if (quorum::TallyVotes(voters_, votes_) == quorum::VoteResult::kWon) {
+    CampaignVote(/*transfer=*/false);
+    return;
+  }
+  for (NodeId v : voters_) {
+    if (v == config_.id) continue;
+    Message m = MakeMessage(MessageType::kPreVote, v);
+    m.term = term_ + 1;
+    m.index = log_.LastIndex();
+    m.log_term = log_.LastTerm();
+    Send(std::move(m));
+  }
+}
+
+void RaftNode::CampaignVote(bool transfer) {
+  BecomeCandidate();
+  votes_[config_.id] = true;
+  if (quorum::TallyVotes(voters_, votes_) == quorum::VoteResult::kWon) {
+    BecomeLeader();
+    return;
+  }
+  for (NodeId v : voters_) {
+    if (v == config_.id) continue;
+    Message m = MakeMessage(MessageType::kVote, v);
+    m.index = log_.LastIndex();
+    m.log_term = log_.LastTerm();
+    m.context = transfer ? kTransferContext : 0;
+    Send(std::move(m));
+  }
+}
+
+bool RaftNode::InLease() const {
+  return config_.check_quorum && lead_ != kNoNode && election_elapsed_ < config_.election_ticks;
+}
+
+void RaftNode::HandleVoteRequest(const Message& m) {
+  const bool pre = m.type == MessageType::kPreVote;
+  const auto& knobs = config_.unsafe;
+  bool can_vote =
+      vote_ == m.from || (vote_ == kNoNode && lead_ == kNoNode) || (pre && m.term > term_);
+  if (knobs.vote_ignores_term) can_vote = true;
+  const bool up_to_date = knobs.vote_ignores_log || log_.IsUpToDate(m.index, m.log_term);
+  Message r = MakeMessage(pre ? MessageType::kPreVoteResponse : MessageType::kVoteResponse, m.from);
+  if (can_vote && up_to_date) {
+    // The response carries the request's term so the (pre-)candidate counts it.
+    r.term = m.term;
+    // (Under vote_ignores_term a second grant in the term is sent but not recorded.)
+    if (!pre && m.term == term_ && (vote_ == kNoNode || vote_ == m.from)) {
+      election_elapsed_ = 0;
+      vote_ = m.from;
+    }
+  } else {
+    r.term = term_;
+    r.reject = true;
+  }
+  Send(std::move(r));
+}
+
+void RaftNode::HandleVoteResponse(const Message& m) {
+  if (m.type == MessageType::kPreVoteResponse) {
+    if (role_ != Role::kPreCandidate) return;
+    // Granted responses carry term_+1; rejections at our own term (higher ones made us step down).
+    if (m.reject ? m.term != term_ : m.term != term_ + 1) return;
+  } else {
+    if (role_ != Role::kCandidate || m.term != term_) return;
+  }
+  if (!IsVoter(m.from)) return;
+  votes_.try_emplace(m.from, !m.reject);  // the first answer from each voter counts
+  switch (quorum::TallyVotes(voters_, votes_)) {
+    case quorum::VoteResult::kWon:
+      if (role_ == Role::kPreCandidate) {
+        CampaignVote(/*transfer=*/false);
+      } else {
+        BecomeLeader();
+      }
+      break;
+    case quorum::VoteResult::kLost:
+      BecomeFollower(term_, kNoNode);
+      break;
+    case quorum::VoteResult::kPending:
+      break;
+  }
+}
+
+bool RaftNode::QuorumActive() const {
+  std::map<NodeId, bool> active;
+  for (NodeId v : voters_) {
+    auto it = progress_.find(v);
+    if (v == config_.id || (it != progress_.end() && it->second.recent_active)) active[v] = true;
+  }
+  return quorum::TallyVotes(voters_, active) == quorum::VoteResult::kWon;
+}
+
+}  // namespace skiff::raft
