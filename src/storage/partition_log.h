@@ -1,0 +1,147 @@
+// PartitionLog: one Raft group's log as stored in the LogStore, seen two ways:
+//   * as raft::LogStorage (entries, terms, first/last index, snapshot) for the Raft core, and
+//   * as a partition (offsets): every entry that is a record batch takes record_count offsets,
+//     entries with no records (conf changes, no-ops) take none. The offset index maps a
+//     partition offset to the raft index of its batch, and a timestamp to the first batch whose
+//     max timestamp is >= it (Kafka ListOffsets).
+//
+// Index space follows raft::LogStorage: entries (FirstIndex()-1, LastIndex()] are stored, and
+// TermAt(FirstIndex()-1) answers the term of the compacted prefix (or of the snapshot).
+// Offset space: records [LogStartOffset(), LogEndOffset()) are stored.
+//
+// Writes go through LogStore::Write (group commit); the methods below are conveniences that
+// write this group alone. Truncating a suffix (an Append that conflicts) removes its offset
+// rows and moves the log end offset back. Compact(i) drops the prefix through i with one
+// DeleteRange, advances the log start offset, and requires a snapshot covering i (otherwise a
+// lagging follower could never be caught up). Retention (by time or size) only computes the
+// cut: the host makes a snapshot covering it, then calls Compact.
+//
+// Reads use an in-memory cache of first/last index, last term and offsets, refreshed after
+// every successful write; they read a consistent RocksDB view and verify every value's CRC
+// (a damaged value is kCorruption, never served).
+//
+// Thread-safety: reads are thread-safe and may run concurrently with the single writer of the
+// group (a reader racing a compaction gets kOutOfRange, as for any compacted index).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "common/ids.h"
+#include "raft/log_storage.h"
+#include "storage/log_store.h"
+
+namespace rocksdb {
+class WriteBatch;
+}
+
+namespace skiff::storage {
+
+// Where a partition offset lives.
+struct OffsetLocation {
+  raft::Index index = 0;  // the raft entry (record batch) holding it
+  Offset base_offset;     // offset of that batch's first record
+  uint32_t record_count = 0;
+  int64_t max_timestamp_ms = -1;
+};
+
+struct RetentionPolicy {
+  std::optional<int64_t> retention_ms;      // drop batches whose max timestamp is older
+  std::optional<uint64_t> retention_bytes;  // keep at most this many payload bytes
+};
+
+// What retention would cut. cut_through == 0: nothing to cut.
+struct RetentionCut {
+  raft::Index cut_through = 0;  // the host snapshots at >= this, then Compact(cut_through)
+  Offset new_log_start_offset;
+  uint64_t bytes = 0;  // payload bytes freed
+};
+
+class PartitionLog : public raft::LogStorage {
+ public:
+  // raft::LogStorage
+  Result<raft::InitialState> GetInitialState() const override;
+  Result<std::vector<raft::Entry>> Entries(raft::Index lo, raft::Index hi,
+                                           uint64_t max_bytes) const override;
+  Result<raft::Term> TermAt(raft::Index i) const override;
+  raft::Index FirstIndex() const override;
+  raft::Index LastIndex() const override;
+  Result<raft::Snapshot> GetSnapshot() const override;
+
+  RaftGroupId group() const { return group_; }
+  raft::Term LastTerm() const;
+  raft::Index Applied() const;
+  raft::HardState hard_state() const;
+
+  // Single-group writes (same semantics as the GroupWrite fields / MemoryLogStorage).
+  Status Append(const std::vector<raft::Entry>& entries);
+  Status SetHardState(const raft::HardState& hs);
+  Status SetConfState(const raft::ConfState& cs);
+  Status SetApplied(raft::Index applied);
+  // Replaces the whole log with the snapshot; kOutOfRange if older than the current one.
+  Status ApplySnapshot(const SnapshotWrite& snapshot);
+  // Records a snapshot of the state machine at index (<= LastIndex(), not compacted), keeping
+  // the log. kOutOfRange otherwise.
+  Status CreateSnapshot(raft::Index index, const raft::ConfState& conf, Bytes data);
+  // Drops entries through index. Idempotent below FirstIndex(). kOutOfRange beyond the log;
+  // kFailedPrecondition unless a snapshot covers index.
+  Status Compact(raft::Index index);
+
+  // Offsets.
+  Offset LogStartOffset() const;
+  Offset LogEndOffset() const;  // the offset the next record will get
+  // The batch holding `offset`; kOutOfRange outside [LogStartOffset(), LogEndOffset()).
+  Result<OffsetLocation> FindOffset(Offset offset) const;
+  // The first batch whose max timestamp is >= timestamp_ms; kNotFound if none. Scans the
+  // offset index (one small row per batch).
+  Result<OffsetLocation> FindTimestamp(int64_t timestamp_ms) const;
+  // Payload bytes of the stored batches.
+  uint64_t SizeBytes() const;
+
+  // The prefix retention would remove: whole batches, never past the commit index.
+  Result<RetentionCut> ComputeRetention(const RetentionPolicy& policy, int64_t now_ms) const;
+
+ private:
+  friend class LogStore;
+
+  // Everything the readers use, copied and modified while preparing a write.
+  struct State {
+    LogMeta meta;
+    raft::Index last_index = 0;
+    raft::Term last_term = 0;
+    uint64_t log_end_offset = 0;
+    uint64_t size_bytes = 0;
+    raft::HardState hard_state;
+    raft::ConfState conf_state;
+    raft::Index applied = 0;
+    StoredSnapshotMeta snapshot;
+  };
+
+  PartitionLog(LogStore* store, RaftGroupId group) : store_(store), group_(group) {}
+  Status Load();
+  State CopyState() const;
+  // Adds gw's rows to batch, advancing `next` from the current state. Reads committed rows
+  // (the group has one writer, so they are stable while it prepares).
+  Status PrepareWrite(const GroupWrite& gw, rocksdb::WriteBatch* batch, State* next) const;
+  Status PrepareAppend(const std::vector<raft::Entry>& entries, rocksdb::WriteBatch* batch,
+                       State* next) const;
+  void PrepareDropAll(rocksdb::WriteBatch* batch) const;
+  void Install(State next);
+  Status WriteAlone(const GroupWrite& gw);
+  Status CommitBatch(rocksdb::WriteBatch* batch, State next);
+  // Offset rows in [from, to) in order; fn returns false to stop.
+  Status ScanOffsets(uint64_t from, uint64_t to,
+                     const std::function<bool(uint64_t base, const OffsetRow&)>& fn,
+                     bool reverse = false) const;
+
+  LogStore* store_;
+  const RaftGroupId group_;
+  mutable std::mutex mu_;
+  State state_;  // guarded by mu_
+  std::atomic<bool> writing_{false};
+};
+
+}  // namespace skiff::storage
