@@ -241,6 +241,15 @@ Status LogStore::Commit(rocksdb::WriteBatch* batch, bool sync) {
       needs_resume_.store(false, std::memory_order_release);
     }
   }
+  // What flushing the memtables plus this batch will need, on top of the configured reserve.
+  const uint64_t need = options_.min_free_bytes + ResumeMinFreeBytes() + batch->GetDataSize();
+  const uint64_t free_bytes = FreeBytes(dir_);
+  if (free_bytes < need) {
+    return ResourceExhaustedError(
+        "disk nearly full: " + std::to_string(free_bytes) + " bytes free in " + dir_ +
+        ", writes need " + std::to_string(need) + " (reserve " +
+        std::to_string(options_.min_free_bytes) + " + memtable flush + batch)");
+  }
   rocksdb::Status s = db_->Write(wo, batch);
   if (s.ok()) return Status::Ok();
   // The DB may now hold a background error that keeps it read-only until Resume().

@@ -101,6 +101,12 @@ struct LogStoreOptions {
   // Preallocate WAL/SST space with fallocate (faster appends on ext4/xfs). Tests on a tiny
   // tmpfs turn it off: preallocating a whole WAL block there fails long before the disk is full.
   bool allow_fallocate = true;
+  // Writes are refused (kResourceExhausted) while the file system has less free space than
+  // this reserve plus what flushing the current memtables needs. Refusing before RocksDB runs
+  // into ENOSPC keeps the DB out of its background-error state, whose recovery (DB::Resume)
+  // can hang in RocksDB 7.8 (seen here in WaitForFlushMemTables). Reads keep working and
+  // writes resume as soon as space returns. Like Redpanda's storage_min_free_bytes.
+  uint64_t min_free_bytes = 64ull << 20;
 };
 
 // A snapshot received from a leader, to install (replaces the group's whole log).

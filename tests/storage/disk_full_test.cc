@@ -40,6 +40,7 @@ class DiskFullTest : public ::testing::Test {
     options.max_total_wal_size_bytes = 2 << 20;
     options.blob_file_size_bytes = 1 << 20;
     options.allow_fallocate = false;
+    options.min_free_bytes = 512 << 10;
     auto s = LogStore::Open(dir_.path() + "/db", options);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
