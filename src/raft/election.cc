@@ -1,4 +1,6 @@
 // Elections: pre-vote and vote rounds, granting votes, the leader lease (check-quorum).
+#include <algorithm>
+
 #include "common/assert.h"
 #include "raft/quorum.h"
 #include "raft/raft_node.h"
@@ -23,13 +25,23 @@ void RaftNode::Hup(bool transfer) {
   }
 }
 
-bool RaftNode::HasUnappliedConfChange() const {
-  if (log_.committed() <= log_.applied()) return false;
-  auto r = log_.Slice(log_.applied() + 1, log_.committed() + 1, UINT64_MAX);
-  if (!r.ok()) return false;
-  for (const Entry& e : *r) {
-    if (e.type == EntryType::kConfChange) return true;
+bool RaftNode::HasUnappliedConfChange() {
+  // last_conf_index_ bounds the index of every conf change in the log from above, so the usual
+  // case (none after applied) reads nothing.
+  if (log_.committed() <= log_.applied() || last_conf_index_ <= log_.applied()) return false;
+  const Index hi = std::min(log_.committed(), last_conf_index_) + 1;
+  for (Index lo = log_.applied() + 1; lo < hi;) {
+    // Paged by max_append_bytes; stops at the first conf change.
+    auto r = log_.Slice(lo, hi, config_.max_append_bytes);
+    if (!r.ok() || r->empty()) return false;
+    for (const Entry& e : *r) {
+      if (e.type == EntryType::kConfChange) return true;
+    }
+    lo = r->back().index + 1;
   }
+  // None in (applied, min(committed, bound)]; if the bound is within that range there is no
+  // conf change after applied at all, so the next attempt reads nothing.
+  if (last_conf_index_ <= log_.committed()) last_conf_index_ = 0;
   return false;
 }
 
@@ -68,7 +80,8 @@ void RaftNode::CampaignVote(bool transfer) {
 }
 
 bool RaftNode::InLease() const {
-  return config_.check_quorum && lead_ != kNoNode && election_elapsed_ < config_.election_ticks;
+  return config_.check_quorum && lead_ != kNoNode && !lease_suspended_ &&
+         election_elapsed_ < config_.election_ticks;
 }
 
 void RaftNode::HandleVoteRequest(const Message& m) {

@@ -121,6 +121,12 @@ Result<Index> RaftNode::ProposeConfChange(const ConfChange& cc) {
   return index;
 }
 
+ConfState RaftNode::ApplyConfChange(const ConfChange& cc, Index entry_index) {
+  // The snapshot restored since already reflects this change (and possibly later ones).
+  if (entry_index <= snapshot_restored_index_) return CurrentConf();
+  return ApplyConfChange(cc);
+}
+
 ConfState RaftNode::ApplyConfChange(const ConfChange& cc) {
   const ConfState before = CurrentConf();
   ConfState next = before;
@@ -166,7 +172,7 @@ Status RaftNode::TransferLeadership(NodeId target) {
   Unquiesce();
   if (lead_transferee_ == target) return Status::Ok();
   lead_transferee_ = target;
-  election_elapsed_ = 0;  // the transfer is abandoned after one election timeout from now
+  transfer_elapsed_ = 0;  // the transfer is abandoned after one election timeout from now
   const Progress& pr = progress_.at(target);
   if (pr.match == log_.LastIndex()) {
     SendTimeoutNow(target);

@@ -95,6 +95,11 @@ Status MemoryLogStorage::Compact(Index index) {
   const Index offset = entries_.front().index;
   if (index <= offset) return Status::Ok();  // already compacted: idempotent
   if (index > LastIndex()) return OutOfRangeError("compact beyond the log");
+  if (index > snapshot_.meta.index) {
+    return FailedPreconditionError("compact to " + std::to_string(index) +
+                                   " beyond the snapshot at " +
+                                   std::to_string(snapshot_.meta.index));
+  }
   entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(index - offset));
   // entries_[0] (formerly the entry at `index`) becomes the dummy; drop its payload.
   entries_.front().data = Bytes();

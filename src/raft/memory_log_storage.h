@@ -36,8 +36,9 @@ class MemoryLogStorage : public LogStorage {
   // Records a snapshot of the state machine at `index` (<= LastIndex()), keeping the log.
   Status CreateSnapshot(Index index, const ConfState& conf, Bytes data);
 
-  // Discards entries up to and including `index` (which must be <= LastIndex() and should be
-  // covered by a snapshot, or followers behind it can no longer be caught up).
+  // Discards entries up to and including `index`. Idempotent at or below the compacted prefix;
+  // kOutOfRange beyond LastIndex(); kFailedPrecondition beyond the current snapshot (a prefix
+  // no snapshot covers could never be sent to a follower behind it).
   Status Compact(Index index);
 
  private:

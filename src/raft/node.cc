@@ -74,6 +74,9 @@ Status RaftNode::Init() {
     if (snap.ok() && !snap->empty()) conf = snap->meta.conf;
   }
   SetConf(conf);
+  // Conservative: the unapplied tail may hold conf changes; the first election attempt that
+  // needs to know scans it once.
+  last_conf_index_ = config_.applied < last ? last : 0;
   BecomeFollower(term_, kNoNode);
   prev_hard_ = CurrentHardState();
   prev_soft_ = CurrentSoftState();
@@ -85,6 +88,8 @@ Status RaftNode::Init() {
 
 void RaftNode::Reset(Term term) {
   SKIFF_ASSERT_MSG(term >= term_, "term never decreases");
+  // Before the term changes, so the rejections carry the term the reads were made in.
+  RejectPendingReads();
   if (term != term_) {
     term_ = term;
     vote_ = kNoNode;
@@ -95,8 +100,6 @@ void RaftNode::Reset(Term term) {
   ResetRandomizedElectionTimeout();
   AbortTransfer();
   votes_.clear();
-  pending_reads_.clear();
-  deferred_reads_.clear();
   acked_round_.clear();
   read_round_ = 0;
   uncommitted_.clear();
@@ -105,6 +108,7 @@ void RaftNode::Reset(Term term) {
   pending_commit_broadcast_ = false;
   quiesced_ = false;
   idle_ticks_ = 0;
+  lease_suspended_ = false;
   const Index next = log_.LastIndex() + 1;
   for (auto& [id, pr] : progress_) {
     const bool learner = pr.is_learner;
@@ -222,8 +226,11 @@ void RaftNode::TickHeartbeat() {
       }
       for (auto& [id, pr] : progress_) pr.recent_active = (id == config_.id);
     }
-    // A transfer that did not complete within an election timeout is abandoned.
-    if (lead_transferee_ != kNoNode) AbortTransfer();
+  }
+  // A transfer that did not complete within an election timeout is abandoned. It has its own
+  // counter so that starting transfers never postpones check-quorum.
+  if (lead_transferee_ != kNoNode && ++transfer_elapsed_ >= config_.election_ticks) {
+    AbortTransfer();
   }
   // A snapshot that was neither acknowledged nor reported within an election timeout is
   // presumed lost (the transport may never call ReportSnapshot): probe again.
@@ -265,10 +272,11 @@ Status RaftNode::Step(const Message& m) {
   SKIFF_RETURN_IF_ERROR(Validate(m));
 
   // Any traffic resumes a quiesced node, except the quiesce heartbeat itself and the
-  // acknowledgements a quiesced leader gets for it.
-  const bool quiet_msg =
-      (m.type == MessageType::kHeartbeat && m.quiesce) ||
-      (role_ == Role::kLeader && m.type == MessageType::kHeartbeatResponse && m.term == term_);
+  // acknowledgements a quiesced leader gets for it (a response with reject set is a woken
+  // follower's request to wake up, see Unquiesce).
+  const bool quiet_msg = (m.type == MessageType::kHeartbeat && m.quiesce) ||
+                         (role_ == Role::kLeader && m.type == MessageType::kHeartbeatResponse &&
+                          m.term == term_ && !m.reject);
   if (quiesced_ && !quiet_msg) Unquiesce();
 
   if (m.term > term_) {
@@ -381,22 +389,27 @@ void RaftNode::StepFollower(const Message& m) {
   switch (m.type) {
     case MessageType::kAppend:
       election_elapsed_ = 0;
+      lease_suspended_ = false;
       lead_ = m.from;
       HandleAppend(m);
       break;
     case MessageType::kHeartbeat:
       election_elapsed_ = 0;
+      lease_suspended_ = false;
       lead_ = m.from;
       HandleHeartbeat(m);
       break;
     case MessageType::kSnapshot:
       election_elapsed_ = 0;
+      lease_suspended_ = false;
       lead_ = m.from;
       HandleSnapshot(m);
       break;
     case MessageType::kTimeoutNow:
-      // The leader hands over: campaign at once, skipping pre-vote and others' leases.
-      if (Promotable()) Hup(/*transfer=*/true);
+      // The leader hands over: campaign at once, skipping pre-vote and others' leases. Only
+      // from the leader of our term: a late one from an earlier term's abandoned transfer
+      // (we then know no leader yet) must not force an election.
+      if (m.from == lead_ && Promotable()) Hup(/*transfer=*/true);
       break;
     case MessageType::kReadIndex: {
       // Misrouted: we are not the leader.

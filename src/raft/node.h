@@ -19,9 +19,14 @@
 //          rd.must_sync
 //       2. send rd.messages
 //       3. apply rd.committed_entries to the state machine, in order (a kConfChange entry is
-//          applied by calling ApplyConfChange), and serve rd.read_states once applied through
-//          their index
+//          applied by calling ApplyConfChange(cc, entry.index)), and serve rd.read_states once
+//          applied through their index
 //       4. node.Advance(rd)
+//
+// Between GetReady and Advance the host may keep feeding the node (Step, Tick, local requests,
+// e.g. while a slow fsync runs). The node may then install a newer snapshot before the host
+// applies rd.committed_entries; use the two-argument ApplyConfChange, which ignores conf changes
+// the snapshot already covers. Never call GetReady again before Advance.
 //
 // DURABILITY CONTRACT (what must be on disk before which message may leave):
 //   * Every message in rd.messages may be sent only after step 1 has completed for the same
@@ -157,6 +162,11 @@ class Node {
   // Applies a committed kConfChange entry. The host calls this when it applies such an entry;
   // returns the new membership, which the host persists with that applied index.
   virtual ConfState ApplyConfChange(const ConfChange& cc) = 0;
+  // The same, given the index of the entry. Prefer this one: a change at or below the index of a
+  // snapshot the node restored since (a host that calls Step between GetReady and Advance can
+  // receive one before it applies the Ready) is ignored, and the current membership (the
+  // snapshot's) is returned.
+  virtual ConfState ApplyConfChange(const ConfChange& cc, Index entry_index) = 0;
 
   // Starts an election now (pre-vote first if enabled). For tests and for the host's failure
   // detector (e.g. when a quiesced follower learns the leader's broker died).

@@ -53,6 +53,7 @@ class RaftNode final : public Node {
   Result<Index> Propose(Bytes data) override;
   Result<Index> ProposeConfChange(const ConfChange& cc) override;
   ConfState ApplyConfChange(const ConfChange& cc) override;
+  ConfState ApplyConfChange(const ConfChange& cc, Index entry_index) override;
   void Campaign() override;
   Status TransferLeadership(NodeId target) override;
   Status ReadIndex(uint64_t context) override;
@@ -104,7 +105,7 @@ class RaftNode final : public Node {
   void HandleVoteRequest(const Message& m);
   void HandleVoteResponse(const Message& m);
   bool QuorumActive() const;
-  bool HasUnappliedConfChange() const;
+  bool HasUnappliedConfChange();
 
   // replication.cc
   bool SendAppend(NodeId to, bool send_if_empty);
@@ -127,13 +128,19 @@ class RaftNode final : public Node {
   void SetConf(const ConfState& conf);
   ConfState CurrentConf() const { return {voters_, learners_}; }
   Status ValidateConfChange(const ConfChange& cc) const;
-  void AbortTransfer() { lead_transferee_ = kNoNode; }
+  void AbortTransfer() {
+    lead_transferee_ = kNoNode;
+    transfer_elapsed_ = 0;
+  }
   void SendTimeoutNow(NodeId to);
 
   // read_index.cc
   bool CommittedInCurrentTerm() const;
   void HandleReadRequest(NodeId from, uint64_t context);
   void RespondRead(NodeId to, uint64_t context, Index index);
+  void RejectRead(NodeId to, uint64_t context);
+  // A leader stepping down answers every pending and deferred remote read with a rejection.
+  void RejectPendingReads();
   void ProcessPendingReads();
   void Unquiesce();
   bool CanQuiesce() const;
@@ -158,7 +165,15 @@ class RaftNode final : public Node {
   int randomized_election_timeout_ = 0;
 
   NodeId lead_transferee_ = kNoNode;
+  int transfer_elapsed_ = 0;  // leader ticks since the current transfer started
   Index pending_conf_index_ = 0;
+  // Upper bound on the index of the last kConfChange entry in the log (0 = none after applied
+  // is possible). Raised on every append; after a restart it is the last index (unknown tail);
+  // lowered by HasUnappliedConfChange once a scan proves there is none.
+  Index last_conf_index_ = 0;
+  // Index of the last snapshot this node restored from a leader (ApplyConfChange ignores
+  // changes at or below it).
+  Index snapshot_restored_index_ = 0;
   std::deque<std::pair<Index, uint64_t>> uncommitted_;  // (index, bytes) of own proposals
   uint64_t uncommitted_bytes_ = 0;
   bool pending_broadcast_ = false;         // new entries to send to followers at GetReady
@@ -173,6 +188,8 @@ class RaftNode final : public Node {
   // Quiescence.
   bool quiesced_ = false;
   int idle_ticks_ = 0;
+  // Follower woken from quiescence that has not heard from its leader since: not in lease.
+  bool lease_suspended_ = false;
 
   // Last values seen by CheckInvariants.
   Term checked_term_ = 0;

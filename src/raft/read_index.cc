@@ -18,6 +18,7 @@ Status RaftNode::ReadIndex(uint64_t context) {
     return Status::Ok();
   }
   if (lead_ == kNoNode) return UnavailableError("no leader known");
+  Unquiesce();
   Message m = MakeMessage(MessageType::kReadIndex, lead_);
   m.context = context;
   Send(std::move(m));
@@ -52,6 +53,26 @@ void RaftNode::RespondRead(NodeId to, uint64_t context, Index index) {
   Send(std::move(m));
 }
 
+void RaftNode::RejectPendingReads() {
+  // Remote requesters get an explicit rejection (their host retries); local ones get no
+  // ReadState, the host sees the leadership change in Ready::soft_state and retries.
+  for (const ReadRequest& r : pending_reads_) {
+    if (r.from != config_.id) RejectRead(r.from, r.context);
+  }
+  for (const auto& [from, context] : deferred_reads_) {
+    if (from != config_.id) RejectRead(from, context);
+  }
+  pending_reads_.clear();
+  deferred_reads_.clear();
+}
+
+void RaftNode::RejectRead(NodeId to, uint64_t context) {
+  Message m = MakeMessage(MessageType::kReadIndexResponse, to);
+  m.context = context;
+  m.reject = true;
+  Send(std::move(m));
+}
+
 void RaftNode::ProcessPendingReads() {
   while (!pending_reads_.empty()) {
     const ReadRequest& r = pending_reads_.front();
@@ -74,11 +95,24 @@ void RaftNode::Unquiesce() {
   if (!quiesced_) return;
   quiesced_ = false;
   idle_ticks_ = 0;
-  election_elapsed_ = 0;
   if (role_ == Role::kLeader) {
-    // Followers stopped hearing from us; give them a full window before check-quorum counts.
+    // Followers stopped hearing from us; count them active for the current check-quorum
+    // window (election_elapsed_ is not reset: it is the check-quorum clock).
     for (auto& [id, pr] : progress_) pr.recent_active = true;
     heartbeat_elapsed_ = config_.heartbeat_ticks;  // heartbeat on the next tick
+  } else {
+    election_elapsed_ = 0;
+    // Until we hear from the leader again we do not know it is alive (it may have been quiet
+    // all along, or its host died): no leader stickiness meanwhile.
+    lease_suspended_ = true;
+    // We were woken by something other than a (live) leader's traffic, or by a message the
+    // leader sent before it went quiet: the leader may still be quiesced and would never speak
+    // again. Tell it to wake (a quiesced leader ignores ordinary heartbeat responses).
+    if (role_ == Role::kFollower && lead_ != kNoNode) {
+      Message m = MakeMessage(MessageType::kHeartbeatResponse, lead_);
+      m.reject = true;
+      Send(std::move(m));
+    }
   }
 }
 

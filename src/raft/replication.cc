@@ -31,6 +31,7 @@ Index RaftNode::AppendLocal(EntryType type, Bytes data) {
   e.data = std::move(data);
   const uint64_t size = e.data.size();
   log_.Append({e});
+  if (type == EntryType::kConfChange) last_conf_index_ = e.index;
   if (size > 0) {
     uncommitted_.emplace_back(e.index, size);
     uncommitted_bytes_ += size;
@@ -168,23 +169,25 @@ void RaftNode::HandleAppendResponse(const Message& m, Progress& pr) {
   }
   if (m.index > log_.LastIndex()) return;  // cannot acknowledge what we never had: ignore
   const bool was_paused = pr.IsPaused();
-  if (!pr.MaybeUpdate(m.index)) {
+  const bool updated = pr.MaybeUpdate(m.index);
+  if (pr.state == ProgressState::kSnapshot) {
+    // etcd's rule, on any acknowledgement (advancing or not): once the log can serve the rest
+    // (match+1 >= FirstIndex), replicate from match+1 instead of waiting for the snapshot. The
+    // snapshot acknowledged (match >= pending_snapshot) also ends the state, even if the log has
+    // been compacted further since: the next append then sends a newer snapshot at once.
+    if (pr.match + 1 >= log_.FirstIndex() || pr.match >= pr.pending_snapshot) {
+      pr.BecomeProbe();
+      pr.BecomeReplicate();
+    } else if (!updated) {
+      return;
+    }
+  } else if (!updated) {
     if (pr.state == ProgressState::kReplicate) pr.inflights.FreeLE(m.index);
     return;  // duplicate or stale acknowledgement
-  }
-  switch (pr.state) {
-    case ProgressState::kProbe:
-      pr.BecomeReplicate();
-      break;
-    case ProgressState::kSnapshot:
-      if (pr.match >= pr.pending_snapshot) {
-        pr.BecomeProbe();
-        pr.BecomeReplicate();
-      }
-      break;
-    case ProgressState::kReplicate:
-      pr.inflights.FreeLE(m.index);
-      break;
+  } else if (pr.state == ProgressState::kProbe) {
+    pr.BecomeReplicate();
+  } else {
+    pr.inflights.FreeLE(m.index);
   }
   if (MaybeCommit()) {
     pending_commit_broadcast_ = true;
@@ -222,6 +225,9 @@ void RaftNode::HandleAppend(const Message& m) {
     return;
   }
   if (auto last = log_.MaybeAppend(m.index, m.log_term, m.entries)) {
+    for (const Entry& e : m.entries) {
+      if (e.type == EntryType::kConfChange) last_conf_index_ = std::max(last_conf_index_, e.index);
+    }
     log_.CommitTo(std::min(m.commit, *last));
     r.index = *last;
     Send(std::move(r));
@@ -257,6 +263,8 @@ void RaftNode::HandleSnapshot(const Message& m) {
   } else {
     log_.RestoreSnapshot(snap);
     SetConf(snap.meta.conf);
+    last_conf_index_ = 0;  // the log now starts after the snapshot
+    snapshot_restored_index_ = snap.meta.index;
     r.index = log_.LastIndex();
   }
   Send(std::move(r));

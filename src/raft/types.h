@@ -93,7 +93,8 @@ enum class MessageType : uint8_t {
   kPreVote,            // like kVote, term = the term the candidate *would* use; changes no state
   kPreVoteResponse,    //
   kHeartbeat,          // leader -> follower: commit (capped at follower's match), context
-  kHeartbeatResponse,  // follower -> leader: context echoed (ReadIndex confirmation)
+  kHeartbeatResponse,  // follower -> leader: context echoed (ReadIndex confirmation);
+                       // reject = "I was woken from quiescence": wakes a quiesced leader
   kSnapshot,           // leader -> follower: snapshot to install
   kTimeoutNow,         // leader -> transfer target: campaign now, skipping pre-vote
   kReadIndex,          // follower -> leader: forwarded read request (context)

@@ -231,5 +231,72 @@ TEST(ElectionTest, LearnerNeverCampaigns) {
   EXPECT_EQ(c.node(3)->GetStatus().soft_state.role, Role::kFollower);
 }
 
+// A LogStorage that counts reads of entries (to bound the work an election attempt does).
+class CountingStorage : public LogStorage {
+ public:
+  explicit CountingStorage(const MemoryLogStorage* s) : s_(s) {}
+  Result<InitialState> GetInitialState() const override { return s_->GetInitialState(); }
+  Result<std::vector<Entry>> Entries(Index lo, Index hi, uint64_t max_bytes) const override {
+    ++entries_calls;
+    return s_->Entries(lo, hi, max_bytes);
+  }
+  Result<Term> TermAt(Index i) const override { return s_->TermAt(i); }
+  Index FirstIndex() const override { return s_->FirstIndex(); }
+  Index LastIndex() const override { return s_->LastIndex(); }
+  Result<Snapshot> GetSnapshot() const override { return s_->GetSnapshot(); }
+  mutable int entries_calls = 0;
+
+ private:
+  const MemoryLogStorage* s_;
+};
+
+// A restarted node whose log holds committed-but-unapplied entries; entry `conf_at` (if not 0)
+// is a conf change.
+std::unique_ptr<Node> RestartedWithUnapplied(MemoryLogStorage& mem, CountingStorage& counting,
+                                             Index conf_at) {
+  Snapshot snap;
+  snap.meta.index = 1;
+  snap.meta.term = 1;
+  snap.meta.conf = ConfState{{1, 2, 3}, {}};
+  EXPECT_TRUE(mem.ApplySnapshot(snap).ok());
+  std::vector<Entry> entries;
+  for (Index i = 2; i <= 50; ++i) {
+    Entry e = testing::MakeEntry(i, 1, "x");
+    if (i == conf_at) {
+      e.type = EntryType::kConfChange;
+      e.data = Bytes(EncodeConfChange(ConfChange{ConfChangeType::kAddLearner, 4}));
+    }
+    entries.push_back(e);
+  }
+  EXPECT_TRUE(mem.Append(entries).ok());
+  mem.SetHardState(HardState{1, kNoNode, 50});
+  Config cfg = testing::DefaultConfig(1);
+  cfg.storage = &counting;
+  cfg.applied = 1;
+  auto n = Node::Create(cfg);
+  EXPECT_TRUE(n.ok());
+  return std::move(n).value();
+}
+
+// Review F8: election attempts do not re-read the whole committed-but-unapplied range each
+// time to look for conf changes.
+TEST(ElectionTest, UnappliedConfChangeCheckDoesNotRescanTheLog) {
+  MemoryLogStorage mem;
+  CountingStorage counting(&mem);
+  auto node = RestartedWithUnapplied(mem, counting, /*conf_at=*/0);
+  for (int i = 0; i < 5; ++i) node->Campaign();
+  EXPECT_EQ(node->GetStatus().soft_state.role, Role::kPreCandidate);
+  EXPECT_LE(counting.entries_calls, 1);
+}
+
+TEST(ElectionTest, NoCampaignWithCommittedUnappliedConfChange) {
+  MemoryLogStorage mem;
+  CountingStorage counting(&mem);
+  auto node = RestartedWithUnapplied(mem, counting, /*conf_at=*/30);
+  for (int i = 0; i < 3; ++i) node->Campaign();
+  EXPECT_EQ(node->GetStatus().soft_state.role, Role::kFollower);
+  EXPECT_FALSE(node->HasReady() && !node->GetReady().messages.empty());
+}
+
 }  // namespace
 }  // namespace skiff::raft

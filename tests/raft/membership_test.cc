@@ -130,5 +130,54 @@ TEST(MembershipTest, RemovedLeaderStepsDownAfterApplyingItsRemoval) {
   EXPECT_EQ(c.CommitOf(lead), idx);
 }
 
+// Review F7: a host that steps messages between GetReady and Advance can receive a newer
+// snapshot before it applies the Ready's conf change; ApplyConfChange(cc, index) then ignores
+// the older change instead of applying it on top of the snapshot's membership.
+TEST(MembershipTest, ConfChangeBelowANewerSnapshotIsIgnored) {
+  Cluster c({1, 2, 3});
+  c.Elect(1);
+  c.TickAll();
+  c.SetDrop([](const Message& m) { return m.to == 2; });
+  auto idx = c.node(1)->ProposeConfChange(ConfChange{ConfChangeType::kAddLearner, 4});
+  ASSERT_TRUE(idx.ok());
+  c.Stabilize();  // committed by 1 and 3; 2 hears nothing
+  c.Heal();
+  // Let 2 catch up to the commit of the conf change, without letting it apply it.
+  std::vector<Message> to2;
+  for (int i = 0; i < 30 && c.CommitOf(2) < *idx; ++i) {
+    if (to2.empty()) c.Tick(1);
+    for (const Message& m : c.Drain(1)) {
+      if (m.to == 2) to2.push_back(m);
+    }
+    for (const Message& m : to2) c.Deliver(m);
+    to2.clear();
+    if (c.CommitOf(2) >= *idx) break;
+    c.Deliver(c.Drain(2));
+  }
+  ASSERT_GE(c.CommitOf(2), *idx);
+  Ready rd = c.node(2)->GetReady();
+  std::optional<ConfChange> cc;
+  for (const Entry& e : rd.committed_entries) {
+    if (e.index == *idx) cc = DecodeConfChange(e.data.view());
+  }
+  ASSERT_TRUE(cc.has_value());
+  ASSERT_TRUE(c.peer(2).storage.Append(rd.entries).ok());
+  // Before the host applies rd, a newer snapshot (in which learner 4 is gone again) arrives.
+  Message m;
+  m.type = MessageType::kSnapshot;
+  m.from = 1;
+  m.to = 2;
+  m.term = c.TermOf(1);
+  Snapshot snap;
+  snap.meta.index = c.LastOf(2) + 10;
+  snap.meta.term = c.TermOf(1);
+  snap.meta.conf = ConfState{{1, 2, 3}, {}};
+  m.snapshot = snap;
+  ASSERT_TRUE(c.node(2)->Step(m).ok());
+  EXPECT_EQ(c.node(2)->ApplyConfChange(*cc, *idx), (ConfState{{1, 2, 3}, {}}));
+  EXPECT_EQ(c.node(2)->GetStatus().conf, (ConfState{{1, 2, 3}, {}}));
+  c.node(2)->Advance(rd);
+}
+
 }  // namespace
 }  // namespace skiff::raft

@@ -43,6 +43,7 @@ TEST(MemoryLogStorageTest, EntriesRespectsMaxBytesButReturnsOne) {
 TEST(MemoryLogStorageTest, CompactKeepsTermOfLastCompacted) {
   MemoryLogStorage s;
   ASSERT_TRUE(s.Append({MakeEntry(1, 1), MakeEntry(2, 2), MakeEntry(3, 3)}).ok());
+  ASSERT_TRUE(s.CreateSnapshot(2, ConfState{{1}, {}}, Bytes()).ok());
   ASSERT_TRUE(s.Compact(2).ok());
   EXPECT_EQ(s.FirstIndex(), 3u);
   EXPECT_EQ(s.LastIndex(), 3u);
@@ -93,6 +94,19 @@ TEST(TypesTest, ConfChangeRoundTripAndRejectsGarbage) {
   EXPECT_FALSE(DecodeConfChange(bad).has_value());
   EXPECT_STREQ(MessageTypeName(MessageType::kTimeoutNow), "TimeoutNow");
   EXPECT_STREQ(RoleName(Role::kPreCandidate), "PreCandidate");
+}
+
+// Review F4(d): the log is never compacted past the snapshot that replaces it.
+TEST(MemoryLogStorageTest, CompactRefusesToGoBeyondTheSnapshot) {
+  MemoryLogStorage s;
+  ASSERT_TRUE(s.Append({MakeEntry(1, 1), MakeEntry(2, 1), MakeEntry(3, 1), MakeEntry(4, 1)}).ok());
+  EXPECT_EQ(s.Compact(2).code(), StatusCode::kFailedPrecondition) << "no snapshot yet";
+  ASSERT_TRUE(s.CreateSnapshot(2, ConfState{{1}, {}}, Bytes()).ok());
+  EXPECT_EQ(s.Compact(3).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.FirstIndex(), 1u);
+  EXPECT_EQ(s.Compact(9).code(), StatusCode::kOutOfRange);
+  ASSERT_TRUE(s.Compact(2).ok());
+  EXPECT_EQ(s.FirstIndex(), 3u);
 }
 
 }  // namespace

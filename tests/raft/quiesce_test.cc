@@ -91,5 +91,54 @@ TEST(QuiesceTest, DisabledByDefault) {
   EXPECT_FALSE(c.node(1)->Quiesced());
 }
 
+// Review F1: a follower woken by anything but its leader tells the quiesced leader, which wakes
+// and resumes heartbeats (otherwise the follower's lease runs out while the leader stays mute).
+TEST(QuiesceTest, WokenFollowerWakesQuiescedLeader) {
+  Cluster c({1, 2, 3}, Quiescing());
+  c.Elect(1);
+  c.TickAll(10);
+  ASSERT_TRUE(c.node(1)->Quiesced());
+  c.node(2)->Wake();
+  c.Stabilize();
+  EXPECT_FALSE(c.node(1)->Quiesced());
+  c.Record(true);
+  c.Tick(1);
+  c.Stabilize();
+  EXPECT_GE(CountType(c.recorded(), MessageType::kHeartbeat), 1u) << "heartbeats resume";
+}
+
+// Review F1: the same for a heartbeat delayed past the quiesce heartbeat.
+TEST(QuiesceTest, LateHeartbeatWakesLeaderToo) {
+  Cluster c({1, 2, 3}, Quiescing());
+  c.Elect(1);
+  c.Tick(1);
+  std::vector<Message> late;
+  for (const Message& m : c.Drain(1)) {
+    if (m.type == MessageType::kHeartbeat && m.to == 2) late.push_back(m);
+  }
+  ASSERT_EQ(late.size(), 1u);
+  c.TickAll(10);
+  ASSERT_TRUE(c.node(1)->Quiesced());
+  ASSERT_TRUE(c.node(2)->Quiesced());
+  c.Deliver(late);
+  c.Stabilize();
+  EXPECT_FALSE(c.node(1)->Quiesced());
+}
+
+// Review F1: a follower woken from quiescence by a peer's pre-vote is not "in lease" (it has not
+// heard from the leader since it went quiet), so it does not reject the pre-vote. This is what
+// lets the group recover when the quiesced leader's host died and a peer's failure detector
+// calls Campaign().
+TEST(QuiesceTest, WokenFollowerHasNoStaleLease) {
+  Cluster c({1, 2, 3}, Quiescing());
+  c.Elect(1);
+  c.TickAll(10);
+  ASSERT_TRUE(c.node(2)->Quiesced());
+  c.Isolate(1);  // the leader's host died while everything was quiet
+  c.node(3)->Campaign();
+  c.Stabilize();
+  EXPECT_TRUE(c.node(3)->IsLeader()) << "node 2 granted the (pre-)vote without waiting";
+}
+
 }  // namespace
 }  // namespace skiff::raft

@@ -112,7 +112,7 @@ class Cluster {
         if (e.type == EntryType::kConfChange) {
           auto cc = DecodeConfChange(e.data.view());
           EXPECT_TRUE(cc.has_value());
-          if (cc) p.storage.SetConfState(p.node->ApplyConfChange(*cc));
+          if (cc) p.storage.SetConfState(p.node->ApplyConfChange(*cc, e.index));
         }
       }
       for (const ReadState& rs : rd.read_states) p.read_states.push_back(rs);

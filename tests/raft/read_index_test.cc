@@ -101,5 +101,40 @@ TEST(ReadIndexTest, StaleHeartbeatAcksDoNotConfirmNewerReads) {
   EXPECT_EQ(c.peer(1).read_states.size(), 1u);
 }
 
+// Review F2: a ReadIndex on a quiesced follower resumes it (the README promises so).
+TEST(ReadIndexTest, FollowerReadIndexWakesQuiescedFollower) {
+  Cluster c({1, 2, 3}, [](Config& cfg) { cfg.quiesce_after_ticks = 5; });
+  c.Elect(1);
+  c.TickAll(10);
+  ASSERT_TRUE(c.node(2)->Quiesced());
+  ASSERT_TRUE(c.node(2)->ReadIndex(9).ok());
+  EXPECT_FALSE(c.node(2)->Quiesced());
+}
+
+// Review F3: reads pending on a leader that steps down are answered with a rejection (remote
+// requesters) instead of being dropped silently.
+TEST(ReadIndexTest, PendingReadsAreRejectedOnStepDown) {
+  Cluster c({1, 2, 3});
+  c.Elect(1);
+  c.Propose(1, "x");
+  c.Stabilize();
+  c.SetDrop([](const Message& m) { return m.type == MessageType::kHeartbeatResponse; });
+  ASSERT_TRUE(c.node(2)->ReadIndex(42).ok());
+  c.Stabilize();  // the leader registers the read; its confirmation round never completes
+  ASSERT_TRUE(c.peer(2).read_states.empty());
+  c.Isolate(1);
+  c.Tick(1, 30);  // check-quorum: the leader steps down
+  ASSERT_FALSE(c.node(1)->IsLeader());
+  auto msgs = c.Drain(1);
+  size_t rejects = 0;
+  for (const Message& m : msgs) {
+    if (m.type == MessageType::kReadIndexResponse && m.to == 2 && m.context == 42) {
+      EXPECT_TRUE(m.reject);
+      ++rejects;
+    }
+  }
+  EXPECT_EQ(rejects, 1u);
+}
+
 }  // namespace
 }  // namespace skiff::raft

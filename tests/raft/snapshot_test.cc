@@ -89,5 +89,37 @@ TEST(SnapshotTest, StaleSnapshotMessageIsIgnored) {
   EXPECT_EQ(c.AppliedData(2), std::vector<std::string>{"x"});
 }
 
+// Review F4: a follower in snapshot state whose acknowledgement shows that the log can serve it
+// (match+1 >= FirstIndex) goes back to replication without waiting for the snapshot index.
+TEST(SnapshotTest, SnapshotStateEndsOnceTheLogCanServeTheFollower) {
+  Cluster c({1, 2, 3});
+  c.Elect(1);
+  c.Isolate(3);
+  for (int i = 0; i < 10; ++i) c.Propose(1, "e" + std::to_string(i));
+  c.Stabilize();
+  auto& p = c.peer(1);
+  const Index snap = p.applied_index;  // 12
+  ASSERT_TRUE(
+      p.storage.CreateSnapshot(snap, c.node(1)->GetStatus().conf, Bytes(std::string("img"))).ok());
+  ASSERT_TRUE(p.storage.Compact(snap - 5).ok());  // keep a few entries below the snapshot
+  c.Heal();
+  c.SetDrop([](const Message& m) { return m.type == MessageType::kSnapshot; });
+  c.TickAll(3);  // leader probes 3, finds it too far behind, sends a snapshot (dropped)
+  // A late acknowledgement from 3 for an index the log can still serve from.
+  Message ack;
+  ack.type = MessageType::kAppendResponse;
+  ack.from = 3;
+  ack.to = 1;
+  ack.term = c.TermOf(1);
+  ack.index = snap - 4;
+  ASSERT_TRUE(c.node(1)->Step(ack).ok());
+  auto msgs = c.Drain(1);
+  bool append_from_ack = false;
+  for (const Message& m : msgs) {
+    if (m.type == MessageType::kAppend && m.to == 3 && m.index == snap - 4) append_from_ack = true;
+  }
+  EXPECT_TRUE(append_from_ack) << "the leader resumes appends after the acknowledged index";
+}
+
 }  // namespace
 }  // namespace skiff::raft

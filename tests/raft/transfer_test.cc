@@ -82,5 +82,41 @@ TEST(TransferTest, TimeoutNowOverridesLeaderLease) {
   EXPECT_TRUE(c.node(3)->IsLeader());
 }
 
+// Review F5: a kTimeoutNow that does not come from the current leader (e.g. a late one from an
+// abandoned transfer of an earlier term) does not force an election.
+TEST(TransferTest, TimeoutNowFromNonLeaderIsIgnored) {
+  Cluster c({1, 2, 3});
+  c.Elect(1);
+  c.TickAll();
+  const Term term = c.TermOf(2);
+  Message m;
+  m.type = MessageType::kTimeoutNow;
+  m.from = 3;
+  m.to = 2;
+  m.term = term;
+  ASSERT_TRUE(c.node(2)->Step(m).ok());
+  EXPECT_EQ(c.node(2)->GetStatus().soft_state.role, Role::kFollower);
+  EXPECT_EQ(c.TermOf(2), term);
+  m.from = 1;
+  m.term = term + 1;  // a newer term we have not seen a leader for
+  ASSERT_TRUE(c.node(2)->Step(m).ok());
+  EXPECT_EQ(c.node(2)->GetStatus().soft_state.role, Role::kFollower);
+  EXPECT_EQ(c.TermOf(2), term + 1);
+}
+
+// Review F6: transfers have their own timeout; they do not reset the leader's check-quorum
+// window, so an isolated leader that keeps starting transfers still steps down.
+TEST(TransferTest, TransfersDoNotPostponeCheckQuorum) {
+  Cluster c({1, 2, 3});
+  c.Elect(1);
+  c.TickAll();
+  c.Isolate(1);
+  for (int i = 0; i < 6 && c.node(1)->IsLeader(); ++i) {
+    c.Tick(1, 8);
+    if (c.node(1)->IsLeader()) (void)c.node(1)->TransferLeadership(i % 2 == 0 ? 2 : 3);
+  }
+  EXPECT_FALSE(c.node(1)->IsLeader());
+}
+
 }  // namespace
 }  // namespace skiff::raft
