@@ -385,24 +385,26 @@ void RaftNode::StepCandidate(const Message& m) {
   }
 }
 
+// Appends, heartbeats and snapshots come only from the leader of our term: they restart the
+// election timer and renew the lease that makes this follower ignore disruptive (pre-)votes.
+void RaftNode::HeardFromLeader(NodeId leader) {
+  election_elapsed_ = 0;
+  lease_suspended_ = false;
+  lead_ = leader;
+}
+
 void RaftNode::StepFollower(const Message& m) {
   switch (m.type) {
     case MessageType::kAppend:
-      election_elapsed_ = 0;
-      lease_suspended_ = false;
-      lead_ = m.from;
+      HeardFromLeader(m.from);
       HandleAppend(m);
       break;
     case MessageType::kHeartbeat:
-      election_elapsed_ = 0;
-      lease_suspended_ = false;
-      lead_ = m.from;
+      HeardFromLeader(m.from);
       HandleHeartbeat(m);
       break;
     case MessageType::kSnapshot:
-      election_elapsed_ = 0;
-      lease_suspended_ = false;
-      lead_ = m.from;
+      HeardFromLeader(m.from);
       HandleSnapshot(m);
       break;
     case MessageType::kTimeoutNow:

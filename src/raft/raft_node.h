@@ -90,6 +90,7 @@ class RaftNode final : public Node {
   void TickHeartbeat();
   void StepLeader(const Message& m);
   void StepCandidate(const Message& m);
+  void HeardFromLeader(NodeId leader);
   void StepFollower(const Message& m);
   Status Validate(const Message& m) const;
   // Absolute and delta invariants, checked after every input (always on; cheap).
