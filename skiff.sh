@@ -63,24 +63,74 @@ cmd_test() {
   ctest --test-dir "$BUILD_DIR" -j "$JOBS" --output-on-failure --timeout 900
 }
 
-cmd_up() {
-  build
-  cat >&2 <<'MSG'
+# A local 3-broker cluster on 127.0.0.1: clients on 9091-9093, brokers talk on 9191-9193, data
+# and logs under $DATA_DIR. Starting it again reuses the data (the cluster resumes).
+CLIENT_PORTS=(9091 9092 9093)
+RAFT_PORTS=(9191 9192 9193)
 
-Skiff is built (build/skiffd, build/skiff), but a local cluster cannot start yet:
-the broker's Raft host, metadata group and Produce/Fetch are not implemented, so skiffd
-only serves gRPC health and answers UNIMPLEMENTED for the API. See README.md, "Status".
-No cluster was started. `./skiff.sh test` runs what exists.
-MSG
+cluster_running() {
+  [ -f "$DATA_DIR/pids" ] || return 1
+  while read -r pid; do
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && return 0
+  done <"$DATA_DIR/pids"
   return 1
+}
+
+cmd_up() {
+  build --target skiffd skiff
+  if cluster_running; then
+    log "a local cluster is already running (./skiff.sh down stops it)"
+  else
+    mkdir -p "$DATA_DIR"
+    : >"$DATA_DIR/pids"
+    local voters="1@127.0.0.1:${RAFT_PORTS[0]},2@127.0.0.1:${RAFT_PORTS[1]},3@127.0.0.1:${RAFT_PORTS[2]}"
+    for i in 1 2 3; do
+      "$BUILD_DIR/skiffd" --broker_id="$i" --data_dir="$DATA_DIR/broker$i" \
+        --listen="127.0.0.1:${CLIENT_PORTS[$((i - 1))]}" \
+        --raft_listen="127.0.0.1:${RAFT_PORTS[$((i - 1))]}" \
+        --rack="rack$i" --metadata_voters="$voters" >>"$DATA_DIR/broker$i.log" 2>&1 &
+      echo $! >>"$DATA_DIR/pids"
+    done
+    log "started brokers 1-3 (logs: $DATA_DIR/broker*.log); waiting for the cluster"
+  fi
+  local brokers="127.0.0.1:9091,127.0.0.1:9092,127.0.0.1:9093"
+  local ok=0
+  for _ in $(seq 1 100); do
+    if "$BUILD_DIR/skiff" --brokers "$brokers" cluster info >/dev/null 2>&1; then ok=1; break; fi
+    sleep 0.2
+  done
+  if [ "$ok" != 1 ]; then
+    log "the cluster did not answer within 20 s; see $DATA_DIR/broker*.log"
+    return 1
+  fi
+  "$BUILD_DIR/skiff" --brokers "$brokers" cluster info || true
+  cat <<MSG
+
+Skiff is running: 3 brokers on 127.0.0.1:9091-9093 (data in $DATA_DIR).
+Try:
+  $BUILD_DIR/skiff topic create demo --partitions 3 --replication-factor 3
+  seq 1 5 | $BUILD_DIR/skiff produce demo --partition 0
+  $BUILD_DIR/skiff consume demo --partition 0 --offset earliest --max-records 5
+  $BUILD_DIR/skiff bench --topic bench --create --partitions 16 --producers 4 --seconds 10
+Stop it with ./skiff.sh down.
+MSG
 }
 
 cmd_down() {
   local pids_file="$DATA_DIR/pids"
   if [ ! -f "$pids_file" ]; then log "no local cluster recorded in $pids_file"; return 0; fi
+  local pids=()
   while read -r pid; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && log "stopped pid $pid" || true
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && pids+=("$pid") && log "stopping pid $pid"
   done <"$pids_file"
+  # SIGTERM hands leaderships over first; give it a bounded time, then insist.
+  for _ in $(seq 1 50); do
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.2
+  done
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   rm -f "$pids_file"
 }
 

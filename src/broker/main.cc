@@ -1,25 +1,16 @@
-// skiffd: the Skiff broker process.
-//
-// Status (see README): the broker validates its configuration and data directory, and serves
-// the public gRPC API and gRPC health checking. The Raft host, the metadata group and
-// replicated Produce/Fetch are not built yet, so every API method answers UNIMPLEMENTED and
-// the health service reports the API services NOT_SERVING. The process itself is SERVING.
+// skiffd: the Skiff broker process. Configuration comes from flags (or --flagfile); a bad flag
+// or an unusable data directory is a one-line error and exit code 2. SIGTERM/SIGINT hand the
+// broker's leaderships to other replicas, then stop it.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include <csignal>
 #include <cstdio>
 #include <memory>
 #include <thread>
 
+#include "broker/broker.h"
 #include "broker/broker_flags.h"
-#include "skiff/v1/admin.grpc.pb.h"
-#include "skiff/v1/fetch.grpc.pb.h"
-#include "skiff/v1/groups.grpc.pb.h"
-#include "skiff/v1/metadata.grpc.pb.h"
-#include "skiff/v1/produce.grpc.pb.h"
 
 DEFINE_int64(broker_id, 0, "This broker's id (>= 1), unique in the cluster");
 DEFINE_string(listen, "127.0.0.1:9092", "host:port for client gRPC traffic");
@@ -28,6 +19,19 @@ DEFINE_string(data_dir, "", "Directory for this broker's data (created if missin
 DEFINE_string(rack, "", "Rack (or zone) of this broker, for rack-aware replica placement");
 DEFINE_string(metadata_voters, "",
               "Initial metadata group voters: id@raft_host:port,... (empty: this broker alone)");
+DEFINE_string(sync, "every_commit",
+              "When appends are fsynced: every_commit (acknowledged = on disk on a quorum), "
+              "interval (every --sync_interval_ms; a correlated power loss can lose the last "
+              "interval), never (the OS decides; for tests and benchmarks)");
+DEFINE_int32(sync_interval_ms, 10, "fsync interval for --sync=interval");
+DEFINE_int32(tick_ms, 20, "Raft tick length");
+DEFINE_int32(election_ticks, 15, "Election timeout in ticks (randomized up to twice this)");
+DEFINE_int32(heartbeat_ticks, 3, "Leader heartbeat interval in ticks");
+DEFINE_int32(workers, 2, "Raft worker threads (each owns a share of the groups)");
+DEFINE_int64(storage_min_free_mb, 64,
+             "Refuse appends (STORAGE_FULL) while the data dir has less free space than this");
+DEFINE_int32(shutdown_transfer_ms, 3000,
+             "On SIGTERM, how long to wait for leaderships to move to other brokers");
 
 namespace {
 
@@ -45,8 +49,8 @@ int Fail(const skiff::Status& status) {
 int main(int argc, char** argv) {
   gflags::SetUsageMessage("skiffd --broker_id=N --data_dir=DIR [--listen=host:port] ...");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
-  google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
 
   skiff::broker::BrokerOptions options;
   options.broker_id = FLAGS_broker_id;
@@ -62,42 +66,47 @@ int main(int argc, char** argv) {
     options.metadata_voters = {{options.broker_id, options.raft_address}};
   }
   if (auto s = skiff::broker::ValidateBrokerOptions(options); !s.ok()) return Fail(s);
+
+  skiff::broker::BrokerTuning tuning;
+  if (FLAGS_sync == "every_commit") {
+    tuning.sync_policy = skiff::storage::SyncPolicy::kEveryCommit;
+  } else if (FLAGS_sync == "interval") {
+    tuning.sync_policy = skiff::storage::SyncPolicy::kInterval;
+  } else if (FLAGS_sync == "never") {
+    tuning.sync_policy = skiff::storage::SyncPolicy::kNever;
+  } else {
+    return Fail(skiff::InvalidArgumentError("--sync must be every_commit, interval or never"));
+  }
+  if (FLAGS_tick_ms < 1 || FLAGS_tick_ms > 1000) {
+    return Fail(skiff::InvalidArgumentError("--tick_ms must be in [1, 1000]"));
+  }
+  if (FLAGS_heartbeat_ticks < 1 || FLAGS_election_ticks <= FLAGS_heartbeat_ticks) {
+    return Fail(skiff::InvalidArgumentError(
+        "--election_ticks must exceed --heartbeat_ticks, which must be >= 1"));
+  }
+  if (FLAGS_workers < 1 || FLAGS_workers > 256) {
+    return Fail(skiff::InvalidArgumentError("--workers must be in [1, 256]"));
+  }
+  if (FLAGS_sync_interval_ms < 1 || FLAGS_storage_min_free_mb < 0) {
+    return Fail(skiff::InvalidArgumentError(
+        "--sync_interval_ms must be >= 1 and --storage_min_free_mb >= 0"));
+  }
+  tuning.host.tick = std::chrono::milliseconds(FLAGS_tick_ms);
+  tuning.host.election_ticks = FLAGS_election_ticks;
+  tuning.host.heartbeat_ticks = FLAGS_heartbeat_ticks;
+  tuning.host.workers = FLAGS_workers;
+  tuning.storage_min_free_bytes = static_cast<uint64_t>(FLAGS_storage_min_free_mb) << 20;
+  tuning.sync_interval_ms = static_cast<uint32_t>(FLAGS_sync_interval_ms);
+
   if (auto s = skiff::broker::PrepareDataDir(options.data_dir); !s.ok()) return Fail(s);
-
-  // Generated base services answer UNIMPLEMENTED for every method until the broker serves it.
-  skiff::v1::ProduceService::Service produce;
-  skiff::v1::FetchService::Service fetch;
-  skiff::v1::MetadataService::Service metadata;
-  skiff::v1::AdminService::Service admin;
-  skiff::v1::GroupService::Service groups;
-
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::ServerBuilder builder;
-  int bound_port = 0;
-  builder.AddListeningPort(options.client_address, grpc::InsecureServerCredentials(), &bound_port);
-  builder.RegisterService(&produce);
-  builder.RegisterService(&fetch);
-  builder.RegisterService(&metadata);
-  builder.RegisterService(&admin);
-  builder.RegisterService(&groups);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || bound_port == 0) {
-    return Fail(skiff::UnavailableError("cannot listen on " + options.client_address));
-  }
-  if (auto* health = server->GetHealthCheckService()) {
-    for (const char* service :
-         {"skiff.v1.ProduceService", "skiff.v1.FetchService", "skiff.v1.MetadataService",
-          "skiff.v1.AdminService", "skiff.v1.GroupService"}) {
-      health->SetServingStatus(service, false);
-    }
-  }
-  LOG(INFO) << "skiffd broker " << options.broker_id << " listening on " << options.client_address
-            << " (API not implemented yet: UNIMPLEMENTED)";
 
   std::signal(SIGTERM, HandleSignal);
   std::signal(SIGINT, HandleSignal);
-  while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto broker = skiff::broker::Broker::Start(options, tuning);
+  if (!broker.ok()) return Fail(broker.status());
+
+  while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   LOG(INFO) << "skiffd broker " << options.broker_id << " stopping";
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  (*broker)->Shutdown(std::chrono::milliseconds(FLAGS_shutdown_transfer_ms));
   return 0;
 }

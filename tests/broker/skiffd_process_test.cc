@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "skiff/v1/groups.grpc.pb.h"
 #include "skiff/v1/produce.grpc.pb.h"
 
 namespace {
@@ -132,7 +133,7 @@ TEST_F(SkiffdProcessTest, BadFlagsAreAOneLineErrorAndNonZeroExit) {
   }
 }
 
-TEST_F(SkiffdProcessTest, ServesHealthAndUnimplementedThenStopsOnSigterm) {
+TEST_F(SkiffdProcessTest, ServesTheApiAndHealthThenStopsOnSigterm) {
   const std::string address = "127.0.0.1:" + std::to_string(FreePort());
   Child child = Start({"--broker_id=1", "--listen=" + address,
                        "--raft_listen=127.0.0.1:" + std::to_string(FreePort()),
@@ -156,14 +157,30 @@ TEST_F(SkiffdProcessTest, ServesHealthAndUnimplementedThenStopsOnSigterm) {
     req.set_service("skiff.v1.ProduceService");
     grpc::health::v1::HealthCheckResponse resp;
     ASSERT_TRUE(health->Check(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+  {
+    // Consumer groups are not built yet: NOT_SERVING in health, UNIMPLEMENTED when called.
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service("skiff.v1.GroupService");
+    grpc::health::v1::HealthCheckResponse resp;
+    ASSERT_TRUE(health->Check(&ctx, req, &resp).ok());
     EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   }
   {
     auto produce = skiff::v1::ProduceService::NewStub(channel);
     grpc::ClientContext ctx;
-    skiff::v1::ProduceRequest req;
+    skiff::v1::ProduceRequest req;  // no batches: malformed as a whole
     skiff::v1::ProduceResponse resp;
-    EXPECT_EQ(produce->Produce(&ctx, req, &resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_EQ(produce->Produce(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    auto groups = skiff::v1::GroupService::NewStub(channel);
+    grpc::ClientContext ctx;
+    skiff::v1::LeaveGroupRequest req;
+    skiff::v1::LeaveGroupResponse resp;
+    EXPECT_EQ(groups->LeaveGroup(&ctx, req, &resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
   }
   ASSERT_EQ(::kill(child.pid, SIGTERM), 0);
   EXPECT_EQ(WaitExit(child.pid, std::chrono::seconds(15)), 0);

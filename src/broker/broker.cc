@@ -1,0 +1,400 @@
+#include "broker/broker.h"
+
+#include <glog/logging.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <algorithm>
+#include <future>
+#include <set>
+
+#include "broker/partition_entry.h"
+#include "broker/services.h"
+#include "broker/validation.h"
+#include "skiff/internal/control.grpc.pb.h"
+#include "storage/partition_log.h"
+
+namespace skiff::broker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Waits for a worker-thread callback, up to a deadline; the callback may fire after we gave up.
+template <typename T>
+class Rendezvous {
+ public:
+  Rendezvous() : state_(std::make_shared<State>()) {}
+  std::function<void(T)> Callback() {
+    return [state = state_](T value) {
+      std::lock_guard lock(state->mu);
+      if (state->value) return;
+      state->value.emplace(std::move(value));
+      state->cv.notify_all();
+    };
+  }
+  std::optional<T> Wait(Clock::time_point deadline) {
+    std::unique_lock lock(state_->mu);
+    state_->cv.wait_until(lock, deadline, [&] { return state_->value.has_value(); });
+    return std::move(state_->value);
+  }
+
+ private:
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<T> value;
+  };
+  std::shared_ptr<State> state_;
+};
+
+// Leadership moved or is being settled: the command may succeed at the (new) leader.
+bool IsRetriableAtLeader(const Status& s) {
+  return s.code() == StatusCode::kAborted || s.code() == StatusCode::kUnavailable;
+}
+
+}  // namespace
+
+Broker::Broker(BrokerOptions options, BrokerTuning tuning)
+    : options_(std::move(options)), tuning_(tuning), id_(BrokerId(options_.broker_id)) {}
+
+Broker::~Broker() { Shutdown(std::chrono::milliseconds(0)); }
+
+Result<std::unique_ptr<Broker>> Broker::Start(BrokerOptions options, BrokerTuning tuning) {
+  std::unique_ptr<Broker> broker(new Broker(std::move(options), tuning));
+  if (auto s = broker->Init(); !s.ok()) {
+    broker->Shutdown(std::chrono::milliseconds(0));
+    return s;
+  }
+  return broker;
+}
+
+Status Broker::Init() {
+  storage::LogStoreOptions store_options;
+  store_options.sync_policy = tuning_.sync_policy;
+  store_options.sync_interval_ms = tuning_.sync_interval_ms;
+  store_options.min_free_bytes = tuning_.storage_min_free_bytes;
+  // Partition entries are record batches; the metadata group's entries hold commands and take
+  // no offsets (nobody reads group 0 by offset).
+  store_options.classifier = [](const raft::Entry& e) { return ClassifyPartitionEntry(e); };
+  auto store = storage::LogStore::Open(options_.data_dir + "/log", store_options);
+  if (!store.ok()) return store.status();
+  store_ = std::move(*store);
+
+  transport_ = std::make_unique<RaftTransport>(
+      id_, TransportOptions{},
+      [this](BrokerId from, std::vector<GroupMessage> messages) {
+        if (host_) host_->Deliver(from, std::move(messages));
+      },
+      [this](BrokerId to, std::vector<GroupMessage> dropped) {
+        if (host_) host_->Unreachable(to, std::move(dropped));
+      });
+  for (const auto& voter : options_.metadata_voters) {
+    if (voter.broker_id != options_.broker_id) {
+      transport_->SetPeerAddress(BrokerId(voter.broker_id), voter.raft_address);
+    }
+  }
+  host_ = std::make_unique<RaftHost>(id_, store_.get(), transport_.get(), tuning_.host);
+
+  // Inter-broker server first: peers may talk to us as soon as the groups start.
+  {
+    grpc::ServerBuilder builder;
+    RaftTransport::ConfigureServerBuilder(builder);
+    builder.AddListeningPort(options_.raft_address, grpc::InsecureServerCredentials(), &raft_port_);
+    builder.RegisterService(transport_->service());
+    services_.push_back(MakeControlService(this));
+    builder.RegisterService(services_.back().get());
+    raft_server_ = builder.BuildAndStart();
+    if (!raft_server_ || raft_port_ == 0) {
+      return UnavailableError("cannot listen on " + options_.raft_address);
+    }
+  }
+
+  host_->Start();
+  metadata_ = std::make_shared<MetadataReplica>(
+      id_, [this](MetadataView view) { OnMetadataChange(std::move(view)); });
+  raft::ConfState voters;
+  for (const auto& v : options_.metadata_voters) voters.voters.push_back(v.broker_id);
+  std::sort(voters.voters.begin(), voters.voters.end());
+  Rendezvous<Status> added;
+  host_->AddGroup(kMetadataGroup, metadata_->MakeStateMachine(metadata_), voters,
+                  /*quiesce=*/false, added.Callback());
+  auto status = added.Wait(Clock::now() + std::chrono::seconds(60));
+  if (!status) return UnavailableError("metadata group did not start within 60 s");
+  if (!status->ok()) return *status;
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(kMaxFetchBytes + (1 << 20));
+  builder.SetMaxSendMessageSize(kMaxFetchBytes + (1 << 20));
+  builder.AddListeningPort(options_.client_address, grpc::InsecureServerCredentials(),
+                           &client_port_);
+  for (auto& service : MakeClientServices(this)) {
+    builder.RegisterService(service.get());
+    services_.push_back(std::move(service));
+  }
+  client_server_ = builder.BuildAndStart();
+  if (!client_server_ || client_port_ == 0) {
+    return UnavailableError("cannot listen on " + options_.client_address);
+  }
+  if (auto* health = client_server_->GetHealthCheckService()) {
+    for (const char* service : {"skiff.v1.ProduceService", "skiff.v1.FetchService",
+                                "skiff.v1.MetadataService", "skiff.v1.AdminService"}) {
+      health->SetServingStatus(service, true);
+    }
+    // Consumer groups are not built yet.
+    health->SetServingStatus("skiff.v1.GroupService", false);
+  }
+  maintenance_ = std::thread([this] { MaintenanceLoop(); });
+  LOG(INFO) << "broker " << id_ << " serving clients on " << options_.client_address
+            << ", peers on " << options_.raft_address;
+  return Status();
+}
+
+void Broker::Shutdown(std::chrono::milliseconds transfer_budget) {
+  if (stopping_.exchange(true)) return;
+  const auto deadline = Clock::now() + transfer_budget;
+  if (host_ && transfer_budget.count() > 0) {
+    // Hand every leadership to the most caught-up other replica, so clients fail over in one
+    // round trip instead of an election timeout.
+    for (RaftGroupId group : host_->LedGroups()) {
+      host_->Run(group, [self = id_](GroupHandle* g) {
+        if (g == nullptr || !g->node->IsLeader()) return;
+        raft::NodeStatus status = g->node->GetStatus();
+        raft::NodeId best = raft::kNoNode;
+        raft::Index best_match = 0;
+        for (auto [node, match] : status.match) {
+          if (node == self.value()) continue;
+          if (best == raft::kNoNode || match > best_match) {
+            best = node;
+            best_match = match;
+          }
+        }
+        if (best != raft::kNoNode) g->node->TransferLeadership(best).IgnoreError();
+      });
+    }
+    while (Clock::now() < deadline && !host_->LedGroups().empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  {
+    std::lock_guard lock(stop_mu_);
+    stop_cv_.notify_all();
+  }
+  if (maintenance_.joinable()) maintenance_.join();
+  const auto grace = std::chrono::system_clock::now() + std::chrono::milliseconds(500);
+  if (client_server_) client_server_->Shutdown(grace);
+  {
+    std::shared_lock lock(partitions_mu_);
+    for (auto& [id, p] : partitions_) p->Close();
+  }
+  if (host_) host_->Stop();
+  if (raft_server_)
+    raft_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+  if (transport_) transport_->Stop();
+  LOG(INFO) << "broker " << id_ << " stopped";
+}
+
+void Broker::OnMetadataChange(MetadataView view) {
+  // Runs on the metadata group's worker: start the groups of partitions placed here, drop the
+  // groups of partitions that are gone (a topic deleted). Groups only appear through applied
+  // metadata, so during a restart's replay nothing is dropped that the log still holds.
+  std::set<RaftGroupId> desired;
+  std::vector<HostedPartition> hosted = view->PartitionsOf(id_.value());
+  std::vector<std::shared_ptr<PartitionReplica>> removed;
+  {
+    std::unique_lock lock(partitions_mu_);
+    for (const auto& p : hosted) {
+      desired.insert(p.group);
+      if (partitions_.count(p.group)) continue;
+      auto log = store_->Group(p.group);
+      if (!log.ok()) {
+        LOG(ERROR) << "partition " << p.topic << "/" << p.partition
+                   << ": cannot open its log: " << log.status().ToString();
+        continue;
+      }
+      auto replica = std::make_shared<PartitionReplica>(p.topic, p.partition, p.group, id_, *log);
+      raft::ConfState conf;
+      conf.voters.assign(p.replicas.begin(), p.replicas.end());
+      std::sort(conf.voters.begin(), conf.voters.end());
+      host_->AddGroup(p.group, replica->MakeStateMachine(replica), conf);
+      partitions_.emplace(p.group, replica);
+    }
+    for (auto it = partitions_.begin(); it != partitions_.end();) {
+      if (desired.count(it->first)) {
+        ++it;
+        continue;
+      }
+      removed.push_back(it->second);
+      host_->RemoveGroup(it->first);
+      it = partitions_.erase(it);
+    }
+  }
+  for (auto& r : removed) r->Close();
+  for (const auto& b : view->brokers()) {
+    if (b.id != options_.broker_id && !b.raft_address.empty()) {
+      transport_->SetPeerAddress(BrokerId(b.id), b.raft_address);
+    }
+  }
+}
+
+Result<PartitionRef> Broker::FindPartition(std::string_view topic, int32_t partition) const {
+  MetadataView view = metadata_->view();
+  const TopicRecord* t = view->topic(topic);
+  if (t == nullptr) return NotFoundError("unknown topic '" + std::string(topic) + "'");
+  if (partition < 0 || partition >= static_cast<int32_t>(t->partitions.size())) {
+    return NotFoundError("topic '" + std::string(topic) + "' has " +
+                         std::to_string(t->partitions.size()) + " partitions; no partition " +
+                         std::to_string(partition));
+  }
+  const PartitionRecord& p = t->partitions[partition];
+  PartitionRef ref;
+  ref.group = p.group;
+  ref.replicas = p.replicas;
+  ref.config = EffectiveTopicConfig(t->config, static_cast<int32_t>(p.replicas.size()));
+  std::shared_lock lock(partitions_mu_);
+  if (auto it = partitions_.find(p.group); it != partitions_.end()) ref.replica = it->second;
+  return ref;
+}
+
+int64_t Broker::PartitionLeader(RaftGroupId group, uint64_t* term) const {
+  auto l = host_->LeaderOf(group);
+  if (!l) return -1;
+  if (term) *term = l->term;
+  return l->leader.value() == 0 ? -1 : static_cast<int64_t>(l->leader.value());
+}
+
+std::string Broker::ClientAddressOf(int64_t broker) const {
+  if (broker == options_.broker_id) return options_.client_address;
+  MetadataView view = metadata_->view();
+  const BrokerRecord* b = view->broker(broker);
+  return b ? b->client_address : "";
+}
+
+std::string Broker::RaftAddressOf(int64_t broker) const {
+  if (broker == options_.broker_id) return options_.raft_address;
+  MetadataView view = metadata_->view();
+  if (const BrokerRecord* b = view->broker(broker); b && !b->raft_address.empty()) {
+    return b->raft_address;
+  }
+  for (const auto& v : options_.metadata_voters) {
+    if (v.broker_id == broker) return v.raft_address;
+  }
+  return "";
+}
+
+Result<internal::MetadataResult> Broker::ProposeMetadataLocally(internal::MetadataCommand command,
+                                                                std::chrono::milliseconds timeout) {
+  Rendezvous<Result<internal::MetadataResult>> outcome;
+  host_->Run(kMetadataGroup, [this, command = std::move(command),
+                              done = outcome.Callback()](GroupHandle* g) mutable {
+    if (g == nullptr) return done(UnavailableError("metadata group not running"));
+    metadata_->Propose(g, std::move(command), std::move(done));
+  });
+  auto result = outcome.Wait(Clock::now() + timeout);
+  if (!result) return UnavailableError("metadata command did not commit within the timeout");
+  return std::move(*result);
+}
+
+Result<internal::MetadataResult> Broker::ProposeMetadata(internal::MetadataCommand command,
+                                                         std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  Status last = UnavailableError("no metadata leader is known");
+  int64_t hint = -1;
+  for (int attempt = 0; attempt < 50 && Clock::now() < deadline; ++attempt) {
+    int64_t leader = hint >= 0 ? hint : metadata_->leader();
+    hint = -1;
+    const auto remaining =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (leader == options_.broker_id) {
+      auto r = ProposeMetadataLocally(command, remaining);
+      if (r.ok() || !IsRetriableAtLeader(r.status())) return r;
+      last = r.status();
+    } else if (leader > 0) {
+      const std::string address = RaftAddressOf(leader);
+      if (!address.empty()) {
+        grpc::ChannelArguments args;
+        auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+        auto stub = internal::BrokerControl::NewStub(channel);
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + remaining);
+        internal::ProposeMetadataRequest request;
+        *request.mutable_command() = command;
+        internal::ProposeMetadataResponse response;
+        grpc::Status rpc = stub->ProposeMetadata(&ctx, request, &response);
+        if (rpc.ok()) {
+          if (response.code() == 0) return response.result();
+          Status s(static_cast<StatusCode>(response.code()), response.message());
+          if (!IsRetriableAtLeader(s)) return s;
+          last = s;
+          hint = response.leader();
+        } else {
+          last = UnavailableError("metadata leader " + std::to_string(leader) + " at " + address +
+                                  ": " + rpc.error_message());
+        }
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(50 * (attempt + 1), 300)));
+  }
+  return last;
+}
+
+void Broker::MaintenanceLoop() {
+  while (true) {
+    {
+      std::unique_lock lock(stop_mu_);
+      stop_cv_.wait_for(lock, tuning_.maintenance_interval, [&] { return stopping_.load(); });
+      if (stopping_.load()) return;
+    }
+    MetadataView view = metadata_->view();
+    KeepRegistered(view);
+    CheckLiveness(view);
+  }
+}
+
+void Broker::KeepRegistered(const MetadataView& view) {
+  const BrokerRecord* me = view->broker(options_.broker_id);
+  if (me && me->client_address == options_.client_address &&
+      me->raft_address == options_.raft_address && me->rack == options_.rack && me->alive) {
+    return;
+  }
+  if (metadata_->leader() < 0) return;
+  internal::MetadataCommand command;
+  auto* reg = command.mutable_register_broker();
+  reg->set_id(options_.broker_id);
+  reg->set_client_address(options_.client_address);
+  reg->set_raft_address(options_.raft_address);
+  reg->set_rack(options_.rack);
+  auto r = ProposeMetadata(command, std::chrono::milliseconds(2000));
+  if (!r.ok()) {
+    LOG_EVERY_N(WARNING, 10) << "broker " << id_
+                             << ": registration pending: " << r.status().ToString();
+  } else {
+    LOG(INFO) << "broker " << id_ << " registered (" << options_.client_address << ", rack '"
+              << options_.rack << "')";
+  }
+}
+
+void Broker::CheckLiveness(const MetadataView& view) {
+  const auto now = Clock::now();
+  if (metadata_->leader() != options_.broker_id) {
+    leading_metadata_since_ = {};
+    return;
+  }
+  if (leading_metadata_since_ == Clock::time_point{}) leading_metadata_since_ = now;
+  // A new leader has not heard from anyone yet; give every broker a full timeout first.
+  if (now - leading_metadata_since_ < tuning_.liveness_timeout) return;
+  for (const auto& b : view->brokers()) {
+    if (b.id == options_.broker_id) continue;
+    auto heard = transport_->LastReceived(BrokerId(b.id));
+    const bool recent = heard && now - *heard < tuning_.liveness_timeout;
+    if (recent == b.alive) continue;
+    internal::MetadataCommand command;
+    command.mutable_set_broker_alive()->set_id(b.id);
+    command.mutable_set_broker_alive()->set_alive(recent);
+    auto r = ProposeMetadataLocally(command, std::chrono::milliseconds(2000));
+    LOG(INFO) << "broker " << b.id << " is " << (recent ? "alive again" : "not responding")
+              << (r.ok() ? "" : " (not recorded: " + r.status().ToString() + ")");
+  }
+}
+
+}  // namespace skiff::broker

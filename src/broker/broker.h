@@ -1,0 +1,128 @@
+// Broker: one skiffd — its storage, Raft host, transport, metadata replica, partition replicas
+// and gRPC services, wired together.
+//
+//   clients ──gRPC──> Produce/Fetch/Metadata/Admin services ──> PartitionReplica / metadata
+//                                                                  │ (RaftHost::Run on the
+//                                                                  ▼  group's worker thread)
+//   peers <──RaftTransport (gRPC streams)──> RaftHost workers ──> LogStore (group commit)
+//
+// Every broker follows the metadata log; applying it, a broker starts the Raft groups of the
+// partitions it is a replica of (and deletes those of deleted topics). Admin calls are proposed
+// to the metadata leader, forwarded there by whichever broker received them. A background loop
+// keeps this broker registered (addresses, rack), feeds peer addresses to the transport and,
+// on the metadata leader, marks brokers dead or alive by whether their traffic arrives.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "broker/broker_flags.h"
+#include "broker/metadata_replica.h"
+#include "broker/partition_replica.h"
+#include "broker/raft_host.h"
+#include "broker/raft_transport.h"
+#include "common/status.h"
+#include "skiff/internal/metadata.pb.h"
+#include "storage/log_store.h"
+
+namespace grpc {
+class Server;
+class Service;
+}  // namespace grpc
+
+namespace skiff::broker {
+
+struct BrokerTuning {
+  storage::SyncPolicy sync_policy = storage::SyncPolicy::kEveryCommit;
+  uint32_t sync_interval_ms = 10;
+  RaftHostOptions host;
+  // The metadata leader marks a broker dead after this long without traffic from it.
+  std::chrono::milliseconds liveness_timeout{6000};
+  std::chrono::milliseconds maintenance_interval{200};
+  uint64_t storage_min_free_bytes = 64ull << 20;
+};
+
+// A partition as a service sees it.
+struct PartitionRef {
+  std::shared_ptr<PartitionReplica> replica;  // null when this broker holds no replica
+  RaftGroupId group;
+  std::vector<int64_t> replicas;
+  v1::TopicConfig config;  // effective values
+};
+
+class Broker {
+ public:
+  static Result<std::unique_ptr<Broker>> Start(BrokerOptions options, BrokerTuning tuning);
+  ~Broker();  // Shutdown()
+
+  // Hands leaderships to other replicas (bounded wait), then stops serving. Idempotent.
+  void Shutdown(std::chrono::milliseconds transfer_budget = std::chrono::milliseconds(3000));
+
+  BrokerId id() const { return id_; }
+  const BrokerOptions& options() const { return options_; }
+  int client_port() const { return client_port_; }
+  int raft_port() const { return raft_port_; }
+
+  MetadataView metadata() const { return metadata_->view(); }
+  int64_t metadata_leader() const { return metadata_->leader(); }
+  uint64_t metadata_term() const { return metadata_->term(); }
+
+  // kNotFound (message names the topic or partition) if it does not exist in the local view.
+  Result<PartitionRef> FindPartition(std::string_view topic, int32_t partition) const;
+  // Current leader of a partition as this broker knows it (-1 unknown) and its term.
+  int64_t PartitionLeader(RaftGroupId group, uint64_t* term = nullptr) const;
+  // host:port of a broker's client listener ("" unknown).
+  std::string ClientAddressOf(int64_t broker) const;
+
+  // Proposes a metadata command through the metadata leader (here or forwarded) and waits for
+  // it to apply, up to `timeout`. kUnavailable when no leader answers in time.
+  Result<internal::MetadataResult> ProposeMetadata(internal::MetadataCommand command,
+                                                   std::chrono::milliseconds timeout);
+  // The local half: propose if this broker leads the metadata group; kAborted if it does not
+  // (the caller retries at the leader). Blocks up to timeout.
+  Result<internal::MetadataResult> ProposeMetadataLocally(internal::MetadataCommand command,
+                                                          std::chrono::milliseconds timeout);
+
+  RaftHost& host() { return *host_; }
+
+ private:
+  Broker(BrokerOptions options, BrokerTuning tuning);
+  Status Init();
+  void OnMetadataChange(MetadataView view);
+  void MaintenanceLoop();
+  void KeepRegistered(const MetadataView& view);
+  void CheckLiveness(const MetadataView& view);
+  std::string RaftAddressOf(int64_t broker) const;
+
+  const BrokerOptions options_;
+  const BrokerTuning tuning_;
+  const BrokerId id_;
+
+  std::unique_ptr<storage::LogStore> store_;
+  std::unique_ptr<RaftTransport> transport_;
+  std::unique_ptr<RaftHost> host_;
+  std::shared_ptr<MetadataReplica> metadata_;
+
+  mutable std::shared_mutex partitions_mu_;
+  std::unordered_map<RaftGroupId, std::shared_ptr<PartitionReplica>> partitions_;  // guarded
+
+  std::vector<std::unique_ptr<grpc::Service>> services_;
+  std::unique_ptr<grpc::Server> client_server_;
+  std::unique_ptr<grpc::Server> raft_server_;
+  int client_port_ = 0;
+  int raft_port_ = 0;
+
+  std::atomic<bool> stopping_{false};
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  std::thread maintenance_;
+  std::chrono::steady_clock::time_point leading_metadata_since_{};
+};
+
+}  // namespace skiff::broker

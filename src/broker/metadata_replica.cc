@@ -1,0 +1,138 @@
+#include "broker/metadata_replica.h"
+
+#include <glog/logging.h>
+
+#include "broker/placement.h"
+
+namespace skiff::broker {
+namespace {
+
+class ForwardingStateMachine : public GroupStateMachine {
+ public:
+  explicit ForwardingStateMachine(std::shared_ptr<MetadataReplica> replica)
+      : replica_(std::move(replica)) {}
+  Status Restore(const raft::Snapshot& s) override { return replica_->Restore(s); }
+  void Apply(const raft::Entry& e) override { replica_->Apply(e); }
+  void OnPersisted(raft::Index i, raft::Term t) override { replica_->OnPersisted(i, t); }
+  void OnSoftState(const raft::SoftState& s, raft::Term t) override { replica_->OnSoftState(s, t); }
+  void OnStop() override { replica_->OnStop(); }
+
+ private:
+  std::shared_ptr<MetadataReplica> replica_;
+};
+
+}  // namespace
+
+MetadataReplica::MetadataReplica(BrokerId self, std::function<void(MetadataView)> on_change)
+    : self_(self),
+      on_change_(std::move(on_change)),
+      view_(std::make_shared<const MetadataState>()) {}
+
+std::unique_ptr<GroupStateMachine> MetadataReplica::MakeStateMachine(
+    std::shared_ptr<MetadataReplica> self) {
+  return std::make_unique<ForwardingStateMachine>(std::move(self));
+}
+
+MetadataView MetadataReplica::view() const {
+  std::lock_guard lock(view_mu_);
+  return view_;
+}
+
+void MetadataReplica::Propose(GroupHandle* handle, internal::MetadataCommand command,
+                              MetadataDone done) {
+  if (!handle->node->IsLeader()) return done(AbortedError("not the metadata leader"));
+  if (!leader_ready_) {
+    return done(UnavailableError("the new metadata leader is still catching up; retry"));
+  }
+  if (command.has_create_topic() && command.create_topic().assignment_size() == 0) {
+    auto* create = command.mutable_create_topic();
+    auto placement = PlaceReplicas(state_.LoadOfLiveBrokers(), create->partitions(),
+                                   create->replication_factor());
+    if (!placement.ok()) return done(placement.status());
+    for (const auto& replicas : *placement) {
+      auto* list = create->add_assignment();
+      for (int64_t b : replicas) list->add_brokers(b);
+    }
+  }
+  std::string data;
+  if (!command.SerializeToString(&data)) return done(InternalError("cannot encode command"));
+  auto index = handle->node->Propose(Bytes(std::move(data)));
+  if (!index.ok()) {
+    if (index.status().code() == StatusCode::kFailedPrecondition) {
+      return done(AbortedError("not the metadata leader"));
+    }
+    return done(
+        UnavailableError("metadata leader refused the proposal: " + index.status().ToString()));
+  }
+  waiters_.emplace(*index, Waiter{leading_term_, std::move(done)});
+}
+
+Status MetadataReplica::Restore(const raft::Snapshot& snapshot) {
+  if (snapshot.data.empty()) {
+    state_ = MetadataState();
+  } else {
+    auto decoded = MetadataState::DecodeSnapshot(snapshot.data.view());
+    if (!decoded.ok()) return decoded.status();
+    state_ = std::move(*decoded);
+  }
+  Publish();
+  return Status();
+}
+
+void MetadataReplica::Apply(const raft::Entry& entry) {
+  Result<internal::MetadataResult> result = InternalError("entry holds no command");
+  if (entry.type == raft::EntryType::kNormal && !entry.data.empty()) {
+    internal::MetadataCommand command;
+    if (command.ParseFromArray(entry.data.data(), static_cast<int>(entry.data.size()))) {
+      result = state_.Apply(command);
+      dirty_ = true;
+    } else {
+      LOG(ERROR) << "metadata: undecodable command at index " << entry.index;
+      result = CorruptionError("undecodable metadata command");
+    }
+  }
+  if (leading_ && !leader_ready_ && entry.term == leading_term_) leader_ready_ = true;
+  while (!waiters_.empty() && waiters_.begin()->first <= entry.index) {
+    auto node = waiters_.extract(waiters_.begin());
+    Waiter& w = node.mapped();
+    if (node.key() == entry.index && w.term == entry.term) {
+      w.done(result);
+    } else {
+      w.done(UnavailableError("metadata leadership changed before the command committed"));
+    }
+  }
+  if (dirty_) {
+    dirty_ = false;
+    Publish();
+  }
+}
+
+void MetadataReplica::Publish() {
+  auto view = std::make_shared<const MetadataState>(state_);
+  {
+    std::lock_guard lock(view_mu_);
+    view_ = view;
+  }
+  if (on_change_) on_change_(view);
+}
+
+void MetadataReplica::OnPersisted(raft::Index, raft::Term) {}
+
+void MetadataReplica::OnSoftState(const raft::SoftState& soft, raft::Term term) {
+  leader_.store(soft.leader == raft::kNoNode ? -1 : static_cast<int64_t>(soft.leader));
+  term_.store(term);
+  const bool leading = soft.role == raft::Role::kLeader;
+  if (leading && (!leading_ || term != leading_term_)) {
+    leading_term_ = term;
+    leader_ready_ = false;
+  }
+  if (!leading) leader_ready_ = false;
+  leading_ = leading;
+}
+
+void MetadataReplica::OnStop() {
+  for (auto& [index, w] : waiters_) w.done(UnavailableError("broker stopping"));
+  waiters_.clear();
+}
+
+}  // namespace skiff::broker

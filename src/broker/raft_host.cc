@@ -1,0 +1,364 @@
+#include "broker/raft_host.h"
+
+#include <glog/logging.h>
+
+#include <deque>
+#include <map>
+
+#include "broker/raft_transport.h"
+#include "storage/partition_log.h"
+
+namespace skiff::broker {
+
+using Clock = std::chrono::steady_clock;
+
+struct RaftHost::Group {
+  RaftGroupId id;
+  storage::PartitionLog* log = nullptr;
+  std::unique_ptr<raft::Node> node;
+  std::unique_ptr<GroupStateMachine> sm;
+  raft::SoftState soft;
+  uint64_t term = 0;
+  // A Ready obtained but not yet durable (its write failed): retried before anything else.
+  std::optional<raft::Ready> unpersisted;
+  std::optional<raft::ConfState> conf_to_persist;
+  bool storage_failed = false;
+  GroupHandle handle;
+};
+
+struct RaftHost::Worker {
+  int index = 0;
+  std::thread thread;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<BrokerId, std::vector<GroupMessage>>> inbox;  // guarded by mu
+  std::vector<std::function<void()>> tasks;                           // guarded by mu
+  // Worker-thread only.
+  std::map<RaftGroupId, std::unique_ptr<Group>> groups;
+  Clock::time_point next_tick;
+  Clock::time_point next_wake_check;
+};
+
+RaftHost::RaftHost(BrokerId self, storage::LogStore* store, RaftTransport* transport,
+                   RaftHostOptions options)
+    : self_(self), store_(store), transport_(transport), options_(options) {
+  const int n = std::max(1, options_.workers);
+  for (int i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<Worker>());
+    workers_.back()->index = i;
+  }
+}
+
+RaftHost::~RaftHost() { Stop(); }
+
+void RaftHost::Start() {
+  if (started_.exchange(true)) return;
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    worker->next_tick = Clock::now() + options_.tick;
+    worker->next_wake_check = Clock::now() + options_.peer_silence_wake;
+    worker->thread = std::thread([this, worker] { WorkerLoop(*worker); });
+  }
+}
+
+void RaftHost::Stop() {
+  if (stopping_.exchange(true)) return;
+  for (auto& w : workers_) {
+    std::lock_guard lock(w->mu);
+    w->cv.notify_all();
+  }
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+    for (auto& [id, g] : w->groups) g->sm->OnStop();
+    w->groups.clear();
+  }
+}
+
+RaftHost::Worker& RaftHost::WorkerFor(RaftGroupId id) {
+  return *workers_[std::hash<uint64_t>()(id.value()) % workers_.size()];
+}
+
+void RaftHost::Post(Worker& worker, std::function<void()> task) {
+  std::lock_guard lock(worker.mu);
+  worker.tasks.push_back(std::move(task));
+  worker.cv.notify_one();
+}
+
+void RaftHost::AddGroup(RaftGroupId id, std::unique_ptr<GroupStateMachine> state_machine,
+                        raft::ConfState initial, bool quiesce, std::function<void(Status)> done) {
+  Worker& worker = WorkerFor(id);
+  // std::function needs a copyable callable; the state machine rides in a shared_ptr.
+  auto sm = std::make_shared<std::unique_ptr<GroupStateMachine>>(std::move(state_machine));
+  Post(worker,
+       [this, &worker, id, sm, initial = std::move(initial), quiesce, done = std::move(done)] {
+         AddGroupOnWorker(worker, id, std::move(*sm), initial, quiesce, done);
+       });
+}
+
+void RaftHost::AddGroupOnWorker(Worker& worker, RaftGroupId id,
+                                std::unique_ptr<GroupStateMachine> sm,
+                                const raft::ConfState& initial, bool quiesce,
+                                std::function<void(Status)> done) {
+  auto finish = [&](Status s) {
+    if (!s.ok()) LOG(ERROR) << "group " << id << ": cannot start: " << s.ToString();
+    if (done) done(s);
+  };
+  if (worker.groups.count(id)) return finish(Status());
+  auto log = store_->Group(id);
+  if (!log.ok()) return finish(log.status());
+  auto g = std::make_unique<Group>();
+  g->id = id;
+  g->log = *log;
+  g->sm = std::move(sm);
+  const bool fresh = g->log->LastIndex() == 0 && g->log->FirstIndex() == 1;
+
+  // The state machine is rebuilt from the latest snapshot plus the committed log that follows
+  // (the node re-delivers committed entries after `applied`), so it never depends on an
+  // applied index persisted separately from its image.
+  auto snapshot = g->log->GetSnapshot();
+  if (!snapshot.ok()) return finish(snapshot.status());
+  if (auto s = g->sm->Restore(*snapshot); !s.ok()) return finish(s);
+
+  raft::Config config;
+  config.id = self_.value();
+  config.storage = g->log;
+  config.applied = snapshot->meta.index;
+  config.election_ticks = options_.election_ticks;
+  config.heartbeat_ticks = options_.heartbeat_ticks;
+  config.quiesce_after_ticks = quiesce ? options_.quiesce_after_ticks : 0;
+  config.max_append_bytes = options_.max_append_bytes;
+  config.max_inflight_appends = options_.max_inflight_appends;
+  config.max_uncommitted_bytes = options_.max_uncommitted_bytes;
+  config.seed = (self_.value() << 32) ^ id.value() ^
+                static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+  auto node = raft::Node::Create(config);
+  if (!node.ok()) return finish(node.status());
+  g->node = std::move(*node);
+  if (fresh) {
+    if (auto s = g->node->Bootstrap(initial); !s.ok()) return finish(s);
+  }
+  g->handle = GroupHandle{id, g->node.get(), g->sm.get(), g->log};
+  worker.groups.emplace(id, std::move(g));
+  group_count_.fetch_add(1);
+  finish(Status());
+}
+
+void RaftHost::RemoveGroup(RaftGroupId id) {
+  Worker& worker = WorkerFor(id);
+  Post(worker, [this, &worker, id] {
+    auto it = worker.groups.find(id);
+    if (it == worker.groups.end()) return;
+    it->second->sm->OnStop();
+    worker.groups.erase(it);
+    group_count_.fetch_sub(1);
+    {
+      std::lock_guard lock(leadership_mu_);
+      leadership_.erase(id);
+    }
+    if (auto s = store_->DropGroup(id); !s.ok()) {
+      LOG(ERROR) << "group " << id << ": cannot delete its log: " << s.ToString();
+    }
+  });
+}
+
+void RaftHost::Run(RaftGroupId id, std::function<void(GroupHandle*)> fn) {
+  Worker& worker = WorkerFor(id);
+  Post(worker, [&worker, id, fn = std::move(fn)] {
+    auto it = worker.groups.find(id);
+    fn(it == worker.groups.end() ? nullptr : &it->second->handle);
+  });
+}
+
+void RaftHost::Deliver(BrokerId from, std::vector<GroupMessage> messages) {
+  if (workers_.size() == 1) {
+    Worker& w = *workers_[0];
+    std::lock_guard lock(w.mu);
+    w.inbox.emplace_back(from, std::move(messages));
+    w.cv.notify_one();
+    return;
+  }
+  std::vector<std::vector<GroupMessage>> per_worker(workers_.size());
+  for (auto& m : messages) {
+    per_worker[std::hash<uint64_t>()(m.group.value()) % workers_.size()].push_back(std::move(m));
+  }
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    if (per_worker[i].empty()) continue;
+    std::lock_guard lock(workers_[i]->mu);
+    workers_[i]->inbox.emplace_back(from, std::move(per_worker[i]));
+    workers_[i]->cv.notify_one();
+  }
+}
+
+void RaftHost::Unreachable(BrokerId to, std::vector<GroupMessage> dropped) {
+  for (auto& m : dropped) {
+    const bool snapshot = m.message.type == raft::MessageType::kSnapshot;
+    Run(m.group, [to, snapshot](GroupHandle* g) {
+      if (g == nullptr) return;
+      g->node->ReportUnreachable(to.value());
+      if (snapshot) g->node->ReportSnapshot(to.value(), false);
+    });
+  }
+}
+
+std::optional<RaftHost::Leadership> RaftHost::LeaderOf(RaftGroupId id) const {
+  std::lock_guard lock(leadership_mu_);
+  auto it = leadership_.find(id);
+  if (it == leadership_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<RaftGroupId> RaftHost::LedGroups() const {
+  std::lock_guard lock(leadership_mu_);
+  std::vector<RaftGroupId> out;
+  for (const auto& [id, l] : leadership_) {
+    if (l.leader == self_) out.push_back(id);
+  }
+  return out;
+}
+
+void RaftHost::PublishLeadership(RaftGroupId id, const raft::SoftState& soft, uint64_t term) {
+  std::lock_guard lock(leadership_mu_);
+  leadership_[id] = Leadership{BrokerId(soft.leader), term};
+}
+
+void RaftHost::WorkerLoop(Worker& worker) {
+  std::vector<std::pair<BrokerId, std::vector<GroupMessage>>> inbox;
+  std::vector<std::function<void()>> tasks;
+  while (!stopping_.load()) {
+    {
+      std::unique_lock lock(worker.mu);
+      worker.cv.wait_until(lock, worker.next_tick, [&] {
+        return stopping_.load() || !worker.inbox.empty() || !worker.tasks.empty();
+      });
+      inbox.swap(worker.inbox);
+      tasks.swap(worker.tasks);
+    }
+    if (stopping_.load()) break;
+    for (auto& [from, messages] : inbox) {
+      for (auto& gm : messages) {
+        auto it = worker.groups.find(gm.group);
+        // A group this broker does not host (yet): the metadata that creates it may still be
+        // on its way. Dropping is safe; the leader retransmits.
+        if (it == worker.groups.end()) continue;
+        if (auto s = it->second->node->Step(gm.message); !s.ok()) {
+          LOG_EVERY_N(WARNING, 100) << "group " << gm.group << ": bad message from broker " << from
+                                    << ": " << s.ToString();
+        }
+      }
+    }
+    inbox.clear();
+    for (auto& task : tasks) task();
+    tasks.clear();
+
+    const auto now = Clock::now();
+    if (now >= worker.next_tick) {
+      for (auto& [id, g] : worker.groups) g->node->Tick();
+      worker.next_tick = now + options_.tick;
+    }
+    if (now >= worker.next_wake_check) {
+      WakeQuietFollowers(worker);
+      worker.next_wake_check = now + options_.peer_silence_wake / 2;
+    }
+    ProcessReadies(worker);
+  }
+}
+
+void RaftHost::WakeQuietFollowers(Worker& worker) {
+  const auto now = Clock::now();
+  for (auto& [id, g] : worker.groups) {
+    if (!g->node->Quiesced() || g->soft.role == raft::Role::kLeader) continue;
+    const raft::NodeId leader = g->node->Leader();
+    if (leader == raft::kNoNode) {
+      g->node->Wake();
+      continue;
+    }
+    auto heard = transport_->LastReceived(BrokerId(leader));
+    if (!heard || now - *heard > options_.peer_silence_wake) g->node->Wake();
+  }
+}
+
+void RaftHost::ProcessReadies(Worker& worker) {
+  struct Pending {
+    Group* group;
+    raft::Ready ready;
+  };
+  std::vector<Pending> pending;
+  std::vector<storage::GroupWrite> writes;
+  for (auto& [id, g] : worker.groups) {
+    Group* group = g.get();
+    if (!group->unpersisted) {
+      if (!group->node->HasReady() && !group->conf_to_persist) continue;
+      group->unpersisted = group->node->HasReady() ? group->node->GetReady() : raft::Ready{};
+    }
+    raft::Ready& rd = *group->unpersisted;
+    storage::GroupWrite w;
+    w.group = id;
+    if (rd.snapshot) {
+      w.snapshot = storage::SnapshotWrite{*rd.snapshot, group->sm->NextOffsetAfter(*rd.snapshot)};
+    }
+    w.entries = rd.entries;
+    w.hard_state = rd.hard_state;
+    w.conf_state = group->conf_to_persist;
+    w.must_sync = rd.must_sync;
+    writes.push_back(std::move(w));
+    pending.push_back(Pending{group, std::move(rd)});
+    group->unpersisted.reset();
+  }
+  if (pending.empty()) return;
+
+  Status written = store_->Write(writes);
+  if (!written.ok()) {
+    LOG_EVERY_N(ERROR, 50) << "worker " << worker.index << ": persisting " << pending.size()
+                           << " groups failed: " << written.ToString();
+    for (auto& p : pending) {
+      if (!p.group->storage_failed) p.group->sm->OnStorageStatus(written);
+      p.group->storage_failed = true;
+      p.group->unpersisted = std::move(p.ready);
+    }
+    return;
+  }
+
+  std::unordered_map<uint64_t, std::vector<GroupMessage>> outbound;
+  for (auto& p : pending) {
+    Group* g = p.group;
+    raft::Ready& rd = p.ready;
+    g->conf_to_persist.reset();
+    if (g->storage_failed) {
+      g->storage_failed = false;
+      g->sm->OnStorageStatus(Status());
+    }
+    if (rd.hard_state) g->term = rd.hard_state->term;
+    if (rd.soft_state && !rd.hard_state) g->term = g->node->GetStatus().hard_state.term;
+    if (rd.soft_state) {
+      g->soft = *rd.soft_state;
+      PublishLeadership(g->id, g->soft, g->term);
+      g->sm->OnSoftState(g->soft, g->term);
+    } else if (rd.hard_state) {
+      PublishLeadership(g->id, g->soft, g->term);
+    }
+    for (auto& m : rd.messages) {
+      outbound[m.to].push_back(GroupMessage{g->id, std::move(m)});
+    }
+    if (!rd.entries.empty()) g->sm->OnPersisted(rd.entries.back().index, rd.entries.back().term);
+    if (rd.snapshot) {
+      if (auto s = g->sm->Restore(*rd.snapshot); !s.ok()) {
+        LOG(FATAL) << "group " << g->id << ": cannot restore snapshot: " << s.ToString();
+      }
+    }
+    for (const auto& e : rd.committed_entries) {
+      if (e.type == raft::EntryType::kConfChange) {
+        if (auto cc = raft::DecodeConfChange(e.data.view())) {
+          g->conf_to_persist = g->node->ApplyConfChange(*cc, e.index);
+        }
+      }
+      g->sm->Apply(e);
+    }
+    if (!rd.committed_entries.empty()) g->sm->OnAppliedBatch();
+    g->node->Advance(rd);
+  }
+  for (auto& [to, messages] : outbound) {
+    transport_->Send(BrokerId(to), std::move(messages));
+  }
+}
+
+}  // namespace skiff::broker

@@ -1,0 +1,157 @@
+// RaftHost: runs every Raft group of a broker (the metadata group and thousands of partitions)
+// on a fixed number of worker threads.
+//
+// Each group is owned by exactly one worker (chosen by hashing its id), so a group's node,
+// storage writer and state machine are only ever touched from that thread: no lock on the hot
+// path. A worker loop:
+//
+//   1. take the inbox (messages from peers, tasks from gRPC handlers) and feed it to the groups
+//   2. tick every awake group when a tick is due
+//   3. collect the Ready of every group that has one and persist them ALL with one
+//      LogStore::Write (group commit: one WriteBatch, one fsync for the whole worker)
+//   4. send the Ready's messages (grouped per peer broker), tell state machines what became
+//      durable, apply committed entries, Advance
+//
+// If the write fails (disk full, I/O error) the Readies are kept and retried on the next loop;
+// nothing is sent or applied until they are durable, so no promise is made that the disk did
+// not keep. Raft node ids are broker ids.
+//
+// Thread-safety: public methods are thread-safe. Callbacks into a GroupStateMachine run on the
+// owning worker thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/raft_message_codec.h"
+#include "common/ids.h"
+#include "common/status.h"
+#include "raft/node.h"
+#include "storage/log_store.h"
+
+namespace skiff::broker {
+
+class RaftTransport;
+
+// The replicated state of one group, driven by its worker thread.
+class GroupStateMachine {
+ public:
+  virtual ~GroupStateMachine() = default;
+  // Replaces the state with a snapshot's image (an empty snapshot: the initial state). Called
+  // before the node starts and whenever the node installs a snapshot from the leader.
+  virtual Status Restore(const raft::Snapshot& snapshot) = 0;
+  // A committed entry, in index order (kNormal and kConfChange alike).
+  virtual void Apply(const raft::Entry& entry) = 0;
+  // The committed entries of one Ready were all applied (a point to publish state).
+  virtual void OnAppliedBatch() {}
+  // Entries through `index` (of term `term`) are durable in the local log.
+  virtual void OnPersisted(raft::Index /*index*/, raft::Term /*term*/) {}
+  // The node's role or known leader changed; `term` is its current term.
+  virtual void OnSoftState(const raft::SoftState& /*soft*/, raft::Term /*term*/) {}
+  // The local log failed to persist (disk full / I/O error) or recovered (Ok).
+  virtual void OnStorageStatus(const Status& /*status*/) {}
+  // The partition offset following a snapshot's last entry (storage keeps the offset index).
+  virtual uint64_t NextOffsetAfter(const raft::Snapshot& /*snapshot*/) const { return 0; }
+  // The group is leaving this broker (or the broker stops): fail whatever waits on it.
+  virtual void OnStop() {}
+};
+
+struct RaftHostOptions {
+  int workers = 2;
+  std::chrono::milliseconds tick{20};
+  int election_ticks = 15;  // election timeout 300-600 ms at 20 ms ticks
+  int heartbeat_ticks = 3;
+  int quiesce_after_ticks = 100;
+  uint64_t max_append_bytes = 1 << 20;
+  int max_inflight_appends = 64;
+  uint64_t max_uncommitted_bytes = 64ull << 20;
+  // A quiet follower whose leader's broker sent nothing for this long wakes up (and so
+  // campaigns if the leader is really gone).
+  std::chrono::milliseconds peer_silence_wake{1000};
+};
+
+// What a task running on a group's worker may touch.
+struct GroupHandle {
+  RaftGroupId id;
+  raft::Node* node = nullptr;
+  GroupStateMachine* state_machine = nullptr;
+  storage::PartitionLog* log = nullptr;
+};
+
+class RaftHost {
+ public:
+  RaftHost(BrokerId self, storage::LogStore* store, RaftTransport* transport,
+           RaftHostOptions options);
+  ~RaftHost();  // Stop()
+  RaftHost(const RaftHost&) = delete;
+  RaftHost& operator=(const RaftHost&) = delete;
+
+  void Start();
+  // Stops the workers (state machines get OnStop). Idempotent.
+  void Stop();
+
+  // Starts hosting a group. A group with no stored state is bootstrapped with `initial`
+  // (every initial replica bootstraps with the same membership); a stored group resumes from
+  // its log. Asynchronous; `done` (if set) runs on the worker with the outcome.
+  // `quiesce` false keeps the group heartbeating while idle (the metadata group: its traffic
+  // doubles as the brokers' liveness signal).
+  void AddGroup(RaftGroupId id, std::unique_ptr<GroupStateMachine> state_machine,
+                raft::ConfState initial, bool quiesce = true,
+                std::function<void(Status)> done = nullptr);
+  // Stops hosting a group and deletes its stored log (the partition was deleted or moved).
+  void RemoveGroup(RaftGroupId id);
+
+  // Runs fn on the group's worker; fn gets nullptr when the group is not hosted here.
+  void Run(RaftGroupId id, std::function<void(GroupHandle*)> fn);
+
+  // Inbound from the transport (any thread).
+  void Deliver(BrokerId from, std::vector<GroupMessage> messages);
+  void Unreachable(BrokerId to, std::vector<GroupMessage> dropped);
+
+  // Leadership of the groups hosted here: id -> (leader broker, term). Approximate (updated by
+  // the workers as roles change), for Metadata answers.
+  struct Leadership {
+    BrokerId leader;
+    uint64_t term = 0;
+  };
+  std::optional<Leadership> LeaderOf(RaftGroupId id) const;
+  // Groups this broker currently leads.
+  std::vector<RaftGroupId> LedGroups() const;
+  size_t group_count() const { return group_count_.load(); }
+
+ private:
+  struct Group;
+  struct Worker;
+
+  Worker& WorkerFor(RaftGroupId id);
+  void Post(Worker& worker, std::function<void()> task);
+  void WorkerLoop(Worker& worker);
+  void AddGroupOnWorker(Worker& worker, RaftGroupId id, std::unique_ptr<GroupStateMachine> sm,
+                        const raft::ConfState& initial, bool quiesce,
+                        std::function<void(Status)> done);
+  void ProcessReadies(Worker& worker);
+  void WakeQuietFollowers(Worker& worker);
+  void PublishLeadership(RaftGroupId id, const raft::SoftState& soft, uint64_t term);
+
+  const BrokerId self_;
+  storage::LogStore* const store_;
+  RaftTransport* const transport_;
+  const RaftHostOptions options_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<size_t> group_count_{0};
+
+  mutable std::mutex leadership_mu_;
+  std::unordered_map<RaftGroupId, Leadership> leadership_;  // guarded
+};
+
+}  // namespace skiff::broker

@@ -1,0 +1,368 @@
+// Three Brokers in one process, on 127.0.0.1, talking real gRPC to each other and to the test:
+// the produce/fetch contract, idempotence, and that every bad request gets its documented error
+// while the broker keeps serving.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "broker/broker.h"
+#include "common/record_batch.h"
+#include "skiff/v1/admin.grpc.pb.h"
+#include "skiff/v1/fetch.grpc.pb.h"
+#include "skiff/v1/metadata.grpc.pb.h"
+#include "skiff/v1/produce.grpc.pb.h"
+
+namespace skiff::broker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+v1::RecordBatch MakeBatch(const std::vector<std::string>& values, int64_t producer_id = -1,
+                          int32_t epoch = 0, int32_t sequence = 0) {
+  std::vector<v1::Record> records;
+  for (const auto& v : values) {
+    v1::Record r;
+    r.set_value(v);
+    records.push_back(r);
+  }
+  auto batch = BuildRecordBatch(records, v1::COMPRESSION_NONE);
+  EXPECT_TRUE(batch.ok());
+  batch->set_producer_id(producer_id);
+  batch->set_producer_epoch(epoch);
+  batch->set_base_sequence(sequence);
+  return *batch;
+}
+
+class BrokerClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = new std::string(std::filesystem::temp_directory_path() /
+                            ("skiff-broker-test-" + std::to_string(::getpid())));
+    std::filesystem::remove_all(*root_);
+    std::vector<MetadataVoter> voters;
+    std::vector<BrokerOptions> options;
+    for (int i = 1; i <= 3; ++i) {
+      BrokerOptions o;
+      o.broker_id = i;
+      o.client_address = "127.0.0.1:" + std::to_string(FreePort());
+      o.raft_address = "127.0.0.1:" + std::to_string(FreePort());
+      o.data_dir = *root_ + "/b" + std::to_string(i);
+      o.rack = "r" + std::to_string(i);
+      voters.push_back({i, o.raft_address});
+      options.push_back(o);
+    }
+    brokers_ = new std::vector<std::unique_ptr<Broker>>();
+    for (auto& o : options) {
+      o.metadata_voters = voters;
+      ASSERT_TRUE(PrepareDataDir(o.data_dir).ok());
+      BrokerTuning tuning;
+      tuning.storage_min_free_bytes = 1 << 20;
+      auto b = Broker::Start(o, tuning);
+      ASSERT_TRUE(b.ok()) << b.status().ToString();
+      brokers_->push_back(std::move(*b));
+    }
+    // All three registered.
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (Clock::now() < deadline) {
+      bool all = true;
+      for (auto& b : *brokers_) all = all && b->metadata()->brokers().size() == 3;
+      if (all) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_EQ((*brokers_)[0]->metadata()->brokers().size(), 3u);
+  }
+
+  static void TearDownTestSuite() {
+    for (auto& b : *brokers_) b->Shutdown(std::chrono::milliseconds(0));
+    delete brokers_;
+    std::filesystem::remove_all(*root_);
+    delete root_;
+  }
+
+  static std::shared_ptr<grpc::Channel> Channel(int broker) {
+    return grpc::CreateChannel((*brokers_)[broker - 1]->options().client_address,
+                               grpc::InsecureChannelCredentials());
+  }
+
+  static void CreateTopic(const std::string& name, int partitions, int rf,
+                          int32_t max_message_bytes = 0) {
+    v1::CreateTopicRequest req;
+    req.set_name(name);
+    req.set_partitions(partitions);
+    req.set_replication_factor(rf);
+    if (max_message_bytes > 0) req.mutable_config()->set_max_message_bytes(max_message_bytes);
+    v1::CreateTopicResponse resp;
+    grpc::ClientContext ctx;
+    auto s = v1::AdminService::NewStub(Channel(2))->CreateTopic(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  // The leader of a partition, waiting (bounded) for one to be elected.
+  static int LeaderOf(const std::string& topic, int partition) {
+    const auto deadline = Clock::now() + std::chrono::seconds(20);
+    while (Clock::now() < deadline) {
+      for (auto& b : *brokers_) {
+        auto ref = b->FindPartition(topic, partition);
+        if (ref.ok() && ref->replica && ref->replica->is_leader()) {
+          return static_cast<int>(b->id().value());
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+
+  static v1::PartitionProduceResult Produce(int broker, const std::string& topic, int partition,
+                                            const v1::RecordBatch& batch,
+                                            v1::Acks acks = v1::ACKS_ALL) {
+    v1::ProduceRequest req;
+    req.set_acks(acks);
+    auto* pb = req.add_batches();
+    pb->set_topic(topic);
+    pb->set_partition(partition);
+    *pb->mutable_batch() = batch;
+    v1::ProduceResponse resp;
+    grpc::ClientContext ctx;
+    auto s = v1::ProduceService::NewStub(Channel(broker))->Produce(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.results_size() ? resp.results(0) : v1::PartitionProduceResult();
+  }
+
+  // Produces to the leader, retrying while a new leader settles in.
+  static v1::PartitionProduceResult ProduceToLeader(const std::string& topic, int partition,
+                                                    const v1::RecordBatch& batch,
+                                                    v1::Acks acks = v1::ACKS_ALL) {
+    v1::PartitionProduceResult r;
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      r = Produce(LeaderOf(topic, partition), topic, partition, batch, acks);
+      if (r.error() != v1::LEADER_NOT_AVAILABLE && r.error() != v1::NOT_LEADER) return r;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return r;
+  }
+
+  static v1::FetchResponse Fetch(int broker, const std::string& topic, int partition,
+                                 int64_t offset, int32_t max_wait_ms = 0) {
+    v1::FetchRequest req;
+    req.set_topic(topic);
+    req.set_partition(partition);
+    req.set_offset(offset);
+    req.set_max_wait_ms(max_wait_ms);
+    v1::FetchResponse resp;
+    grpc::ClientContext ctx;
+    auto s = v1::FetchService::NewStub(Channel(broker))->Fetch(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+
+  static std::vector<std::string> Values(const v1::FetchResponse& resp) {
+    std::vector<std::string> out;
+    for (const auto& b : resp.batches()) {
+      auto set = DecodeRecordBatch(b, BatchLimits{});
+      EXPECT_TRUE(set.ok());
+      for (const auto& r : set->records()) out.push_back(r.value());
+    }
+    return out;
+  }
+
+  static inline std::string* root_ = nullptr;
+  static inline std::vector<std::unique_ptr<Broker>>* brokers_ = nullptr;
+};
+
+TEST_F(BrokerClusterTest, ProducedRecordsAreFetchedInOrderWithDenseOffsets) {
+  CreateTopic("basic", 2, 3);
+  int64_t expected_offset = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto r = ProduceToLeader("basic", 1, MakeBatch({"a" + std::to_string(i), "b"}));
+    ASSERT_EQ(r.error(), v1::ERROR_NONE) << r.error_message();
+    EXPECT_EQ(r.base_offset(), expected_offset);
+    expected_offset += 2;
+  }
+  auto resp = Fetch(LeaderOf("basic", 1), "basic", 1, 0);
+  ASSERT_EQ(resp.error(), v1::ERROR_NONE) << resp.error_message();
+  EXPECT_EQ(resp.high_watermark(), 20);
+  auto values = Values(resp);
+  ASSERT_EQ(values.size(), 20u);
+  EXPECT_EQ(values[0], "a0");
+  EXPECT_EQ(values[18], "a9");
+  // Fetching from the middle starts with the batch holding the offset.
+  auto mid = Fetch(LeaderOf("basic", 1), "basic", 1, 5);
+  ASSERT_GT(mid.batches_size(), 0);
+  EXPECT_EQ(mid.batches(0).base_offset(), 4);
+}
+
+TEST_F(BrokerClusterTest, AcksLeaderAndNoneAreAcceptedAndCommitted) {
+  CreateTopic("acks", 1, 3);
+  auto r1 = ProduceToLeader("acks", 0, MakeBatch({"x"}), v1::ACKS_LEADER);
+  ASSERT_EQ(r1.error(), v1::ERROR_NONE) << r1.error_message();
+  EXPECT_EQ(r1.base_offset(), 0);
+  auto r2 = ProduceToLeader("acks", 0, MakeBatch({"y"}), v1::ACKS_NONE);
+  ASSERT_EQ(r2.error(), v1::ERROR_NONE);
+  EXPECT_EQ(r2.base_offset(), -1);
+  // acks=NONE answered before the append: poll (bounded) until it has committed.
+  std::vector<std::string> values;
+  for (int i = 0; i < 100 && values.size() < 2; ++i) {
+    values = Values(Fetch(LeaderOf("acks", 0), "acks", 0, 0));
+    if (values.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(values, (std::vector<std::string>{"x", "y"}));
+}
+
+TEST_F(BrokerClusterTest, LongPollReturnsRecordsProducedWhileWaiting) {
+  CreateTopic("poll", 1, 3);
+  const int leader = LeaderOf("poll", 0);
+  ASSERT_EQ(ProduceToLeader("poll", 0, MakeBatch({"warm"})).error(), v1::ERROR_NONE);
+  std::thread producer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ProduceToLeader("poll", 0, MakeBatch({"late"}));
+  });
+  auto resp = Fetch(leader, "poll", 0, 1, /*max_wait_ms=*/10000);
+  producer.join();
+  EXPECT_EQ(resp.error(), v1::ERROR_NONE);
+  EXPECT_EQ(Values(resp), (std::vector<std::string>{"late"}));
+}
+
+TEST_F(BrokerClusterTest, NonLeaderAnswersNotLeaderWithTheLeadersAddress) {
+  CreateTopic("redirect", 1, 3);
+  const int leader = LeaderOf("redirect", 0);
+  ASSERT_GT(leader, 0);
+  const int follower = leader % 3 + 1;
+  auto r = Produce(follower, "redirect", 0, MakeBatch({"x"}));
+  EXPECT_EQ(r.error(), v1::NOT_LEADER);
+  // The follower may learn of the leader a moment after the leader knows itself.
+  if (r.leader().broker_id() == leader) {
+    EXPECT_EQ(r.leader().address(), (*brokers_)[leader - 1]->options().client_address);
+  }
+  auto f = Fetch(follower, "redirect", 0, 0);
+  EXPECT_EQ(f.error(), v1::NOT_LEADER);
+}
+
+TEST_F(BrokerClusterTest, IdempotentRetryIsWrittenOnceAndGapsAreRejected) {
+  CreateTopic("idem", 1, 3);
+  v1::InitProducerIdResponse pid;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(v1::AdminService::NewStub(Channel(1))
+                    ->InitProducerId(&ctx, v1::InitProducerIdRequest(), &pid)
+                    .ok());
+  }
+  auto first = ProduceToLeader("idem", 0, MakeBatch({"a", "b"}, pid.producer_id(), 0, 0));
+  ASSERT_EQ(first.error(), v1::ERROR_NONE) << first.error_message();
+  auto retry = ProduceToLeader("idem", 0, MakeBatch({"a", "b"}, pid.producer_id(), 0, 0));
+  ASSERT_EQ(retry.error(), v1::ERROR_NONE) << retry.error_message();
+  EXPECT_EQ(retry.base_offset(), first.base_offset());
+  auto next = ProduceToLeader("idem", 0, MakeBatch({"c"}, pid.producer_id(), 0, 2));
+  ASSERT_EQ(next.error(), v1::ERROR_NONE);
+  EXPECT_EQ(next.base_offset(), 2);
+  auto gap = ProduceToLeader("idem", 0, MakeBatch({"e"}, pid.producer_id(), 0, 9));
+  EXPECT_EQ(gap.error(), v1::OUT_OF_SEQUENCE);
+  auto values = Values(Fetch(LeaderOf("idem", 0), "idem", 0, 0));
+  EXPECT_EQ(values, (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST_F(BrokerClusterTest, BadProduceRequestsGetTheirErrorAndTheBrokerKeepsServing) {
+  CreateTopic("bad", 1, 3, /*max_message_bytes=*/4096);
+  const int leader = LeaderOf("bad", 0);
+  ASSERT_GT(leader, 0);
+  EXPECT_EQ(Produce(leader, "no-such-topic", 0, MakeBatch({"x"})).error(), v1::UNKNOWN_TOPIC);
+  EXPECT_EQ(Produce(leader, "bad", 7, MakeBatch({"x"})).error(), v1::UNKNOWN_PARTITION);
+  EXPECT_EQ(Produce(leader, "bad", -1, MakeBatch({"x"})).error(), v1::UNKNOWN_PARTITION);
+  EXPECT_EQ(Produce(leader, "bad", 0, MakeBatch({std::string(10000, 'z')})).error(),
+            v1::BATCH_TOO_LARGE);
+  v1::RecordBatch garbage = MakeBatch({"x"});
+  garbage.set_records("\xff\xfe garbage");
+  garbage.clear_crc32c();
+  EXPECT_EQ(Produce(leader, "bad", 0, garbage).error(), v1::INVALID_BATCH);
+  v1::RecordBatch empty = MakeBatch({"x"});
+  empty.set_record_count(0);
+  EXPECT_EQ(Produce(leader, "bad", 0, empty).error(), v1::INVALID_BATCH);
+  v1::RecordBatch corrupt = MakeBatch({"x"});
+  corrupt.set_crc32c(corrupt.crc32c() ^ 1);
+  EXPECT_EQ(Produce(leader, "bad", 0, corrupt).error(), v1::CORRUPT_BATCH);
+  {
+    v1::ProduceRequest req;  // no batches at all
+    v1::ProduceResponse resp;
+    grpc::ClientContext ctx;
+    auto s = v1::ProduceService::NewStub(Channel(leader))->Produce(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    v1::FetchRequest req;
+    req.set_topic("bad");
+    req.set_offset(-5);
+    v1::FetchResponse resp;
+    grpc::ClientContext ctx;
+    auto s = v1::FetchService::NewStub(Channel(leader))->Fetch(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  auto beyond = Fetch(leader, "bad", 0, 1000);
+  EXPECT_EQ(beyond.error(), v1::OFFSET_OUT_OF_RANGE);
+  EXPECT_EQ(beyond.high_watermark(), 0);
+  // Nothing of the above was written, and the partition still takes good batches.
+  auto ok = ProduceToLeader("bad", 0, MakeBatch({"good"}));
+  ASSERT_EQ(ok.error(), v1::ERROR_NONE) << ok.error_message();
+  EXPECT_EQ(ok.base_offset(), 0);
+}
+
+TEST_F(BrokerClusterTest, AdminErrorsUseTheDocumentedStatusCodes) {
+  CreateTopic("admin", 1, 3);
+  auto admin = v1::AdminService::NewStub(Channel(3));
+  auto create = [&](const std::string& name, int partitions, int rf) {
+    v1::CreateTopicRequest req;
+    req.set_name(name);
+    req.set_partitions(partitions);
+    req.set_replication_factor(rf);
+    v1::CreateTopicResponse resp;
+    grpc::ClientContext ctx;
+    return admin->CreateTopic(&ctx, req, &resp).error_code();
+  };
+  EXPECT_EQ(create("admin", 1, 3), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(create("too-many-replicas", 1, 5), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(create("bad/name", 1, 1), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(create("zero", 0, 1), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::DescribeTopicRequest req;
+  req.set_name("missing");
+  v1::DescribeTopicResponse resp;
+  grpc::ClientContext ctx;
+  EXPECT_EQ(admin->DescribeTopic(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(BrokerClusterTest, MetadataFromAnyBrokerNamesTheLeaders) {
+  CreateTopic("meta", 3, 3);
+  for (int p = 0; p < 3; ++p) ASSERT_GT(LeaderOf("meta", p), 0);
+  for (int b = 1; b <= 3; ++b) {
+    v1::MetadataRequest req;
+    req.add_topics("meta");
+    req.add_topics("unknown");
+    v1::MetadataResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(v1::MetadataService::NewStub(Channel(b))->Metadata(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.topics_size(), 1);
+    EXPECT_EQ(resp.unknown_topics_size(), 1);
+    EXPECT_EQ(resp.brokers_size(), 3);
+    EXPECT_EQ(resp.topics(0).partitions_size(), 3);
+    for (const auto& p : resp.topics(0).partitions()) EXPECT_EQ(p.replicas_size(), 3);
+  }
+}
+
+}  // namespace
+}  // namespace skiff::broker
