@@ -156,25 +156,39 @@ void Broker::Shutdown(std::chrono::milliseconds transfer_budget) {
   if (host_ && transfer_budget.count() > 0) {
     // Hand every leadership to the most caught-up other replica, so clients fail over in one
     // round trip instead of an election timeout.
-    for (RaftGroupId group : host_->LedGroups()) {
-      host_->Run(group, [self = id_](GroupHandle* g) {
-        if (g == nullptr || !g->node->IsLeader()) return;
-        raft::NodeStatus status = g->node->GetStatus();
-        raft::NodeId best = raft::kNoNode;
-        raft::Index best_match = 0;
-        for (auto [node, match] : status.match) {
-          if (node == self.value()) continue;
-          if (best == raft::kNoNode || match > best_match) {
-            best = node;
-            best_match = match;
+    const std::vector<RaftGroupId> led = host_->LedGroups();
+    auto visited = std::make_shared<std::atomic<size_t>>(0);
+    auto transferring = std::make_shared<std::atomic<size_t>>(0);
+    for (RaftGroupId group : led) {
+      host_->Run(group, [self = id_, visited, transferring](GroupHandle* g) {
+        if (g != nullptr && g->node->IsLeader()) {
+          raft::NodeStatus status = g->node->GetStatus();
+          raft::NodeId best = raft::kNoNode;
+          raft::Index best_match = 0;
+          for (auto [node, match] : status.match) {
+            if (node == self.value()) continue;
+            if (best == raft::kNoNode || match > best_match) {
+              best = node;
+              best_match = match;
+            }
+          }
+          if (best != raft::kNoNode && g->node->TransferLeadership(best).ok()) {
+            transferring->fetch_add(1);
           }
         }
-        if (best != raft::kNoNode) g->node->TransferLeadership(best).IgnoreError();
+        visited->fetch_add(1);
       });
     }
-    while (Clock::now() < deadline && !host_->LedGroups().empty()) {
+    while (Clock::now() < deadline && visited->load() < led.size()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    // Groups with no other replica keep their (only) leader; wait for the others to move.
+    const size_t stay = led.size() - transferring->load();
+    while (Clock::now() < deadline && host_->LedGroups().size() > stay) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    LOG(INFO) << "broker " << id_ << ": handed over " << led.size() - host_->LedGroups().size()
+              << " of " << led.size() << " leaderships before stopping";
   }
   {
     std::lock_guard lock(stop_mu_);
@@ -301,8 +315,14 @@ Result<internal::MetadataResult> Broker::ProposeMetadata(internal::MetadataComma
   Status last = UnavailableError("no metadata leader is known");
   int64_t hint = -1;
   for (int attempt = 0; attempt < 50 && Clock::now() < deadline; ++attempt) {
-    int64_t leader = hint >= 0 ? hint : metadata_->leader();
+    int64_t leader = hint > 0 ? hint : metadata_->leader();
     hint = -1;
+    if (leader <= 0) {
+      // A broker that has not heard from the metadata group yet (a new learner, or during an
+      // election) asks the initial voters in turn; a non-leader answers with the leader.
+      const auto& voters = options_.metadata_voters;
+      leader = voters[attempt % voters.size()].broker_id;
+    }
     const auto remaining =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (leader == options_.broker_id) {
@@ -348,6 +368,7 @@ void Broker::MaintenanceLoop() {
     MetadataView view = metadata_->view();
     KeepRegistered(view);
     CheckLiveness(view);
+    AddLearners(view);
   }
 }
 
@@ -357,7 +378,6 @@ void Broker::KeepRegistered(const MetadataView& view) {
       me->raft_address == options_.raft_address && me->rack == options_.rack && me->alive) {
     return;
   }
-  if (metadata_->leader() < 0) return;
   internal::MetadataCommand command;
   auto* reg = command.mutable_register_broker();
   reg->set_id(options_.broker_id);
@@ -372,6 +392,30 @@ void Broker::KeepRegistered(const MetadataView& view) {
     LOG(INFO) << "broker " << id_ << " registered (" << options_.client_address << ", rack '"
               << options_.rack << "')";
   }
+}
+
+void Broker::AddLearners(const MetadataView& view) {
+  if (metadata_->leader() != options_.broker_id) return;
+  std::vector<int64_t> registered;
+  for (const auto& b : view->brokers()) registered.push_back(b.id);
+  // Every registered broker follows the metadata log; those that are not voters join as
+  // learners, one membership change at a time (the Raft core refuses a second pending one).
+  host_->Run(kMetadataGroup, [registered](GroupHandle* g) {
+    if (g == nullptr || !g->node->IsLeader()) return;
+    const raft::ConfState conf = g->node->GetStatus().conf;
+    auto member = [&](int64_t id) {
+      const auto n = static_cast<raft::NodeId>(id);
+      return std::find(conf.voters.begin(), conf.voters.end(), n) != conf.voters.end() ||
+             std::find(conf.learners.begin(), conf.learners.end(), n) != conf.learners.end();
+    };
+    for (int64_t id : registered) {
+      if (member(id)) continue;
+      auto proposed = g->node->ProposeConfChange(
+          raft::ConfChange{raft::ConfChangeType::kAddLearner, static_cast<raft::NodeId>(id)});
+      if (proposed.ok()) LOG(INFO) << "metadata group: adding broker " << id << " as a learner";
+      return;
+    }
+  });
 }
 
 void Broker::CheckLiveness(const MetadataView& view) {

@@ -98,6 +98,7 @@ class Broker {
   void MaintenanceLoop();
   void KeepRegistered(const MetadataView& view);
   void CheckLiveness(const MetadataView& view);
+  void AddLearners(const MetadataView& view);
   std::string RaftAddressOf(int64_t broker) const;
 
   const BrokerOptions options_;

@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
+#include <thread>
 
 #include "broker/broker.h"
 #include "broker/services.h"
@@ -69,32 +71,93 @@ class ProduceServiceImpl final : public v1::ProduceService::Service {
     return Handle(*request, response);
   }
 
-  // Requests on a stream are answered in the order they arrive, so batches of one partition
-  // come back in send order.
+  // Pipelined: requests are dispatched as they arrive (many in flight) and answered in arrival
+  // order, so batches of one partition come back in send order. At most kMaxStreamInFlight
+  // requests wait at a time; beyond that the stream stops reading (flow control).
   grpc::Status ProduceStream(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<v1::ProduceResponse, v1::ProduceRequest>* stream) override {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::unique_ptr<InFlight>> queue;  // guarded by mu
+    bool reading_done = false;                    // guarded by mu
+    grpc::Status ending = grpc::Status::OK;       // guarded by mu
+    std::thread writer([&] {
+      while (true) {
+        std::unique_ptr<InFlight> next;
+        {
+          std::unique_lock lock(mu);
+          cv.wait(lock, [&] { return !queue.empty() || reading_done; });
+          if (queue.empty()) return;
+          next = std::move(queue.front());
+          queue.pop_front();
+          cv.notify_all();
+        }
+        v1::ProduceResponse response;
+        Complete(*next, &response);
+        if (!stream->Write(response)) {
+          context->TryCancel();
+          return;
+        }
+      }
+    });
     v1::ProduceRequest request;
     while (!context->IsCancelled() && stream->Read(&request)) {
-      v1::ProduceResponse response;
-      grpc::Status s = Handle(request, &response);
-      if (!s.ok()) return s;
-      if (!stream->Write(response)) break;
+      if (auto s = ValidateProduceRequest(request); !s.ok()) {
+        std::lock_guard lock(mu);
+        ending = ToGrpcStatus(s);
+        break;
+      }
+      auto in_flight = Start(request);
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return queue.size() < kMaxStreamInFlight || context->IsCancelled(); });
+      queue.push_back(std::move(in_flight));
+      cv.notify_all();
     }
-    return grpc::Status::OK;
+    {
+      std::lock_guard lock(mu);
+      reading_done = true;
+      cv.notify_all();
+    }
+    writer.join();
+    return ending;
   }
 
  private:
+  static constexpr size_t kMaxStreamInFlight = 256;
+
+  // One request between dispatch and answer.
+  struct InFlight {
+    v1::ProduceRequest request;
+    Outcomes outcomes;
+    Clock::time_point deadline;
+    int32_t timeout_ms = 0;
+  };
+
   grpc::Status Handle(const v1::ProduceRequest& request, v1::ProduceResponse* response) {
     if (auto s = ValidateProduceRequest(request); !s.ok()) return ToGrpcStatus(s);
+    auto in_flight = Start(request);
+    Complete(*in_flight, response);
+    return grpc::Status::OK;
+  }
+
+  std::unique_ptr<InFlight> Start(const v1::ProduceRequest& request) {
     const int32_t timeout_ms =
         request.timeout_ms() > 0 ? request.timeout_ms() : kDefaultProduceTimeoutMs;
-    const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    const size_t n = request.batches_size();
-    Outcomes outcomes(n);
-    for (size_t i = 0; i < n; ++i) Dispatch(request.batches(i), request.acks(), i, &outcomes);
-    auto results = outcomes.Wait(deadline);
+    auto f = std::unique_ptr<InFlight>(
+        new InFlight{request, Outcomes(request.batches_size()),
+                     Clock::now() + std::chrono::milliseconds(timeout_ms), timeout_ms});
+    for (int i = 0; i < request.batches_size(); ++i) {
+      Dispatch(request.batches(i), request.acks(), i, &f->outcomes);
+    }
+    return f;
+  }
 
+  void Complete(InFlight& f, v1::ProduceResponse* response) {
+    const v1::ProduceRequest& request = f.request;
+    const int32_t timeout_ms = f.timeout_ms;
+    const size_t n = request.batches_size();
+    auto results = f.outcomes.Wait(f.deadline);
     response->set_request_id(request.request_id());
     for (size_t i = 0; i < n; ++i) {
       const auto& in = request.batches(i);
@@ -121,7 +184,6 @@ class ProduceServiceImpl final : public v1::ProduceService::Service {
         }
       }
     }
-    return grpc::Status::OK;
   }
 
   void Dispatch(const v1::PartitionBatch& in, v1::Acks acks, size_t i, Outcomes* outcomes) {

@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 
@@ -134,7 +135,11 @@ void RaftHost::AddGroupOnWorker(Worker& worker, RaftGroupId id,
   auto node = raft::Node::Create(config);
   if (!node.ok()) return finish(node.status());
   g->node = std::move(*node);
-  if (fresh) {
+  // Only an initial voter bootstraps. Any other replica starts empty and is brought in by the
+  // leader (a learner added by a membership change receives the log from it).
+  const bool initial_voter = std::find(initial.voters.begin(), initial.voters.end(),
+                                       self_.value()) != initial.voters.end();
+  if (fresh && initial_voter) {
     if (auto s = g->node->Bootstrap(initial); !s.ok()) return finish(s);
   }
   g->handle = GroupHandle{id, g->node.get(), g->sm.get(), g->log};

@@ -98,11 +98,12 @@ class RaftHost {
   // Stops the workers (state machines get OnStop). Idempotent.
   void Stop();
 
-  // Starts hosting a group. A group with no stored state is bootstrapped with `initial`
-  // (every initial replica bootstraps with the same membership); a stored group resumes from
-  // its log. Asynchronous; `done` (if set) runs on the worker with the outcome.
-  // `quiesce` false keeps the group heartbeating while idle (the metadata group: its traffic
-  // doubles as the brokers' liveness signal).
+  // Starts hosting a group. A group with no stored state is bootstrapped with `initial` when
+  // this broker is one of its voters (every initial voter bootstraps with the same
+  // membership); otherwise it starts empty and waits for the leader to add it (as a learner).
+  // A stored group resumes from its log. Asynchronous; `done` (if set) runs on the worker with the
+  // outcome. `quiesce` false keeps the group heartbeating while idle (the metadata group: its
+  // traffic doubles as the brokers' liveness signal).
   void AddGroup(RaftGroupId id, std::unique_ptr<GroupStateMachine> state_machine,
                 raft::ConfState initial, bool quiesce = true,
                 std::function<void(Status)> done = nullptr);

@@ -70,6 +70,7 @@ class BrokerClusterTest : public ::testing::Test {
       voters.push_back({i, o.raft_address});
       options.push_back(o);
     }
+    voters_ = new std::vector<MetadataVoter>(voters);
     brokers_ = new std::vector<std::unique_ptr<Broker>>();
     for (auto& o : options) {
       o.metadata_voters = voters;
@@ -94,11 +95,15 @@ class BrokerClusterTest : public ::testing::Test {
   static void TearDownTestSuite() {
     for (auto& b : *brokers_) b->Shutdown(std::chrono::milliseconds(0));
     delete brokers_;
+    delete voters_;
     std::filesystem::remove_all(*root_);
     delete root_;
   }
 
   static std::shared_ptr<grpc::Channel> Channel(int broker) {
+    // No leader found (-1) is a test failure reported by the caller's checks; send it to
+    // broker 1 rather than index out of range.
+    if (broker < 1 || broker > static_cast<int>(brokers_->size())) broker = 1;
     return grpc::CreateChannel((*brokers_)[broker - 1]->options().client_address,
                                grpc::InsecureChannelCredentials());
   }
@@ -185,6 +190,7 @@ class BrokerClusterTest : public ::testing::Test {
   }
 
   static inline std::string* root_ = nullptr;
+  static inline std::vector<MetadataVoter>* voters_ = nullptr;
   static inline std::vector<std::unique_ptr<Broker>>* brokers_ = nullptr;
 };
 
@@ -208,6 +214,35 @@ TEST_F(BrokerClusterTest, ProducedRecordsAreFetchedInOrderWithDenseOffsets) {
   auto mid = Fetch(LeaderOf("basic", 1), "basic", 1, 5);
   ASSERT_GT(mid.batches_size(), 0);
   EXPECT_EQ(mid.batches(0).base_offset(), 4);
+}
+
+TEST_F(BrokerClusterTest, ProduceStreamPipelinesAndAnswersInOrder) {
+  CreateTopic("stream", 1, 3);
+  ASSERT_EQ(ProduceToLeader("stream", 0, MakeBatch({"warm"})).error(), v1::ERROR_NONE);
+  grpc::ClientContext ctx;
+  auto stream = v1::ProduceService::NewStub(Channel(LeaderOf("stream", 0)))->ProduceStream(&ctx);
+  constexpr int kRequests = 100;
+  for (int i = 0; i < kRequests; ++i) {
+    v1::ProduceRequest req;
+    req.set_request_id(1000 + i);
+    auto* pb = req.add_batches();
+    pb->set_topic("stream");
+    pb->set_partition(0);
+    *pb->mutable_batch() = MakeBatch({"s" + std::to_string(i)});
+    ASSERT_TRUE(stream->Write(req));
+  }
+  stream->WritesDone();
+  v1::ProduceResponse resp;
+  int64_t previous = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    ASSERT_TRUE(stream->Read(&resp));
+    EXPECT_EQ(resp.request_id(), static_cast<uint64_t>(1000 + i));
+    ASSERT_EQ(resp.results(0).error(), v1::ERROR_NONE) << resp.results(0).error_message();
+    EXPECT_EQ(resp.results(0).base_offset(), previous + 1);
+    previous = resp.results(0).base_offset();
+  }
+  EXPECT_FALSE(stream->Read(&resp));
+  EXPECT_TRUE(stream->Finish().ok());
 }
 
 TEST_F(BrokerClusterTest, AcksLeaderAndNoneAreAcceptedAndCommitted) {
@@ -362,6 +397,60 @@ TEST_F(BrokerClusterTest, MetadataFromAnyBrokerNamesTheLeaders) {
     EXPECT_EQ(resp.topics(0).partitions_size(), 3);
     for (const auto& p : resp.topics(0).partitions()) EXPECT_EQ(p.replicas_size(), 3);
   }
+}
+
+TEST_F(BrokerClusterTest, ABrokerOutsideTheVotersJoinsAsALearnerAndHostsReplicas) {
+  CreateTopic("before-join", 1, 3);
+  BrokerOptions o;
+  o.broker_id = 4;
+  o.client_address = "127.0.0.1:" + std::to_string(FreePort());
+  o.raft_address = "127.0.0.1:" + std::to_string(FreePort());
+  o.data_dir = *root_ + "/b4";
+  o.rack = "r4";
+  o.metadata_voters = *voters_;
+  ASSERT_TRUE(PrepareDataDir(o.data_dir).ok());
+  BrokerTuning tuning;
+  tuning.storage_min_free_bytes = 1 << 20;
+  auto joined = Broker::Start(o, tuning);
+  ASSERT_TRUE(joined.ok()) << joined.status().ToString();
+  Broker& b4 = **joined;
+  // Broker 4 joins the fixture's list (so LeaderOf and Channel see it) for this test only; it
+  // is the last test of the suite because the cluster keeps broker 4 registered afterwards.
+  brokers_->push_back(std::move(*joined));
+  // It registers through the voters, is added as a learner and catches up on the metadata log.
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (Clock::now() < deadline &&
+         !(b4.metadata()->topic("before-join") && b4.metadata()->broker(4) &&
+           (*brokers_)[0]->metadata()->broker(4))) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_NE(b4.metadata()->topic("before-join"), nullptr);
+  ASSERT_NE((*brokers_)[0]->metadata()->broker(4), nullptr);
+  // With four brokers a replication factor of 4 can be placed, so broker 4 hosts a replica.
+  CreateTopic("after-join", 1, 4);
+  auto r = ProduceToLeader("after-join", 0, MakeBatch({"hello"}));
+  ASSERT_EQ(r.error(), v1::ERROR_NONE) << r.error_message();
+  std::vector<std::string> values;
+  for (int i = 0; i < 200 && values.empty(); ++i) {
+    auto ref = b4.FindPartition("after-join", 0);
+    ASSERT_TRUE(ref.ok());
+    if (ref->replica && ref->replica->high_watermark() >= 1) {
+      v1::FetchRequest req;
+      req.set_topic("after-join");
+      req.set_allow_follower(true);
+      req.set_client_rack("r4");
+      v1::FetchResponse resp;
+      grpc::ClientContext ctx;
+      auto channel = grpc::CreateChannel(o.client_address, grpc::InsecureChannelCredentials());
+      ASSERT_TRUE(v1::FetchService::NewStub(channel)->Fetch(&ctx, req, &resp).ok());
+      values = Values(resp);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  EXPECT_EQ(values, (std::vector<std::string>{"hello"}));
+  b4.Shutdown(std::chrono::milliseconds(0));
+  brokers_->pop_back();
 }
 
 }  // namespace

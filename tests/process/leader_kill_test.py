@@ -6,7 +6,8 @@ Three brokers on 127.0.0.1 (free ports), a topic with 2 partitions and replicati
 idempotent producer (InitProducerId, per-partition sequences) sends 5-record batches with
 acks=ALL and retries every failed or unanswered batch, with the same sequence, until it is
 acknowledged. Five times, the leader of partition 0 is killed with SIGKILL while batches are in
-flight, and restarted a little later. At the end every partition is read from EVERY replica
+flight, and restarted a little later; then the leader is stopped once with SIGTERM (it must hand
+its leaderships over and exit 0) and restarted. At the end every partition is read from EVERY replica
 (follower reads, by rack) and must hold exactly the acknowledged batches: each once, in send
 order, with the offsets they were acknowledged at, byte-identical across replicas.
 
@@ -66,6 +67,12 @@ class Cluster:
         if p:
             p.send_signal(signal.SIGKILL)
             p.wait(timeout=10)
+
+    def terminate(self, i):
+        """SIGTERM: the broker hands its leaderships over, then exits. Returns the Popen."""
+        p = self.procs.pop(i)
+        p.send_signal(signal.SIGTERM)
+        return p
 
     def stop_all(self):
         for i in list(self.procs):
@@ -140,8 +147,9 @@ def main():
             acked = {0: [], 1: []}  # (first_seq, base_offset, values)
             leaders = {0: -1, 1: -1}
             kills, batches_since_kill, dead, kill_times, failovers = 0, 0, None, [], []
+            terminating, graceful_done = None, False
             per_batch = 5
-            target_batches = 60 * (args.kills + 1)
+            target_batches = 60 * (args.kills + 2)
             total = 0
             while total < target_batches:
                 if remaining() < 60:
@@ -187,8 +195,20 @@ def main():
                 total += 1
                 batches_since_kill += 1
                 if dead is not None and batches_since_kill == 30:
+                    if terminating is not None:
+                        rc = terminating.wait(timeout=20)
+                        if rc != 0:
+                            raise RuntimeError("broker %d exited %d after SIGTERM" % (dead, rc))
+                        terminating = None
                     cluster.start(dead)
                     dead = None
+                if dead is None and kills == args.kills and not graceful_done and batches_since_kill >= 60:
+                    victim = leader_of("kt", 0)
+                    if victim > 0:
+                        terminating = cluster.terminate(victim)
+                        graceful_done = True
+                        kill_times.append(time.time())
+                        dead, batches_since_kill = victim, 0
                 if dead is None and kills < args.kills and batches_since_kill >= 60:
                     victim = leader_of("kt", 0)
                     if victim > 0:
@@ -196,8 +216,12 @@ def main():
                         kill_times.append(time.time())
                         dead, batches_since_kill = victim, 0
                         kills += 1
+            if terminating is not None:
+                terminating.wait(timeout=20)
             if dead is not None:
                 cluster.start(dead)
+            if not graceful_done:
+                raise RuntimeError("the SIGTERM phase did not happen")
             if kills != args.kills:
                 raise RuntimeError("only %d kills happened" % kills)
 
@@ -236,7 +260,7 @@ def main():
                                         % (partition, b, len(got), len(expected), first_bad))
             print("acknowledged batches: %d (p0 %d, p1 %d), records %d; leader kills: %d"
                   % (total, len(acked[0]), len(acked[1]), total * per_batch, kills))
-            print("first acknowledgement after each kill (s): %s"
+            print("first acknowledgement after each kill -9, then the SIGTERM (s): %s"
                   % ", ".join("%.2f" % x for x in failovers))
             if failures:
                 cluster.tail_logs()
