@@ -195,13 +195,15 @@ void Broker::Shutdown(std::chrono::milliseconds transfer_budget) {
     stop_cv_.notify_all();
   }
   if (maintenance_.joinable()) maintenance_.join();
-  const auto grace = std::chrono::system_clock::now() + std::chrono::milliseconds(500);
-  if (client_server_) client_server_->Shutdown(grace);
+  // Stop the groups first: every waiting produce is answered (NOT_LEADER, retriable) and every
+  // long poll wakes, so the client server's shutdown does not wait out request timeouts.
+  if (host_) host_->Stop();
   {
     std::shared_lock lock(partitions_mu_);
     for (auto& [id, p] : partitions_) p->Close();
   }
-  if (host_) host_->Stop();
+  const auto grace = std::chrono::system_clock::now() + std::chrono::milliseconds(500);
+  if (client_server_) client_server_->Shutdown(grace);
   if (raft_server_)
     raft_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
   if (transport_) transport_->Stop();

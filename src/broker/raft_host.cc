@@ -34,6 +34,7 @@ struct RaftHost::Worker {
   std::condition_variable cv;
   std::vector<std::pair<BrokerId, std::vector<GroupMessage>>> inbox;  // guarded by mu
   std::vector<std::function<void()>> tasks;                           // guarded by mu
+  bool drained = false;  // guarded by mu: stopped; Post runs tasks in the caller
   // Worker-thread only.
   std::map<RaftGroupId, std::unique_ptr<Group>> groups;
   Clock::time_point next_tick;
@@ -72,6 +73,13 @@ void RaftHost::Stop() {
     if (w->thread.joinable()) w->thread.join();
     for (auto& [id, g] : w->groups) g->sm->OnStop();
     w->groups.clear();
+    std::vector<std::function<void()>> left;
+    {
+      std::lock_guard lock(w->mu);
+      w->drained = true;
+      left.swap(w->tasks);
+    }
+    for (auto& task : left) task();
   }
 }
 
@@ -80,9 +88,15 @@ RaftHost::Worker& RaftHost::WorkerFor(RaftGroupId id) {
 }
 
 void RaftHost::Post(Worker& worker, std::function<void()> task) {
-  std::lock_guard lock(worker.mu);
-  worker.tasks.push_back(std::move(task));
-  worker.cv.notify_one();
+  {
+    std::lock_guard lock(worker.mu);
+    if (!worker.drained) {
+      worker.tasks.push_back(std::move(task));
+      worker.cv.notify_one();
+      return;
+    }
+  }
+  task();  // the worker is gone: run here; it finds no groups and answers accordingly
 }
 
 void RaftHost::AddGroup(RaftGroupId id, std::unique_ptr<GroupStateMachine> state_machine,
@@ -104,6 +118,7 @@ void RaftHost::AddGroupOnWorker(Worker& worker, RaftGroupId id,
     if (!s.ok()) LOG(ERROR) << "group " << id << ": cannot start: " << s.ToString();
     if (done) done(s);
   };
+  if (stopping_.load()) return finish(UnavailableError("the Raft host is stopping"));
   if (worker.groups.count(id)) return finish(Status());
   auto log = store_->Group(id);
   if (!log.ok()) return finish(log.status());
