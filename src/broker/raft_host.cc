@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <deque>
-#include <map>
+#include <unordered_map>
 
 #include "broker/raft_transport.h"
 #include "storage/partition_log.h"
@@ -25,6 +25,8 @@ struct RaftHost::Group {
   std::optional<raft::ConfState> conf_to_persist;
   bool storage_failed = false;
   GroupHandle handle;
+  bool dirty = false;  // in Worker::dirty: may have a Ready this loop
+  bool awake = false;  // in Worker::awake: not quiesced, so ticked
 };
 
 struct RaftHost::Worker {
@@ -35,8 +37,29 @@ struct RaftHost::Worker {
   std::vector<std::pair<BrokerId, std::vector<GroupMessage>>> inbox;  // guarded by mu
   std::vector<std::function<void()>> tasks;                           // guarded by mu
   bool drained = false;  // guarded by mu: stopped; Post runs tasks in the caller
-  // Worker-thread only.
-  std::map<RaftGroupId, std::unique_ptr<Group>> groups;
+  // Worker-thread only. A broker hosts thousands of mostly idle groups, so a loop touches only
+  // the groups that can have work: `awake` ones are ticked, `dirty` ones (stepped, ticked, given
+  // a task, or with a Ready still to persist) are asked for a Ready. Quiesced groups cost
+  // nothing until a message or a task wakes them.
+  std::unordered_map<RaftGroupId, std::unique_ptr<Group>> groups;
+  std::vector<Group*> awake;
+  std::vector<Group*> dirty;
+  std::vector<Group*> retry;  // their Ready failed to persist; retried at the next tick
+  void Touch(Group* g) {
+    if (!g->dirty) {
+      g->dirty = true;
+      dirty.push_back(g);
+    }
+    if (!g->awake && !g->node->Quiesced()) {
+      g->awake = true;
+      awake.push_back(g);
+    }
+  }
+  void Forget(Group* g) {
+    std::erase(awake, g);
+    std::erase(dirty, g);
+    std::erase(retry, g);
+  }
   Clock::time_point next_tick;
   Clock::time_point next_wake_check;
 };
@@ -72,6 +95,9 @@ void RaftHost::Stop() {
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();
     for (auto& [id, g] : w->groups) g->sm->OnStop();
+    w->awake.clear();
+    w->dirty.clear();
+    w->retry.clear();
     w->groups.clear();
     std::vector<std::function<void()>> left;
     {
@@ -158,7 +184,9 @@ void RaftHost::AddGroupOnWorker(Worker& worker, RaftGroupId id,
     if (auto s = g->node->Bootstrap(initial); !s.ok()) return finish(s);
   }
   g->handle = GroupHandle{id, g->node.get(), g->sm.get(), g->log};
+  Group* added = g.get();
   worker.groups.emplace(id, std::move(g));
+  worker.Touch(added);
   group_count_.fetch_add(1);
   finish(Status());
 }
@@ -169,6 +197,7 @@ void RaftHost::RemoveGroup(RaftGroupId id) {
     auto it = worker.groups.find(id);
     if (it == worker.groups.end()) return;
     it->second->sm->OnStop();
+    worker.Forget(it->second.get());
     worker.groups.erase(it);
     group_count_.fetch_sub(1);
     {
@@ -185,7 +214,10 @@ void RaftHost::Run(RaftGroupId id, std::function<void(GroupHandle*)> fn) {
   Worker& worker = WorkerFor(id);
   Post(worker, [&worker, id, fn = std::move(fn)] {
     auto it = worker.groups.find(id);
-    fn(it == worker.groups.end() ? nullptr : &it->second->handle);
+    if (it == worker.groups.end()) return fn(nullptr);
+    fn(&it->second->handle);
+    // The task may have proposed, campaigned or woken the group; it is checked this loop.
+    worker.Touch(it->second.get());
   });
 }
 
@@ -248,7 +280,8 @@ void RaftHost::WorkerLoop(Worker& worker) {
     {
       std::unique_lock lock(worker.mu);
       worker.cv.wait_until(lock, worker.next_tick, [&] {
-        return stopping_.load() || !worker.inbox.empty() || !worker.tasks.empty();
+        return stopping_.load() || !worker.inbox.empty() || !worker.tasks.empty() ||
+               !worker.dirty.empty();
       });
       inbox.swap(worker.inbox);
       tasks.swap(worker.tasks);
@@ -260,6 +293,7 @@ void RaftHost::WorkerLoop(Worker& worker) {
         // A group this broker does not host (yet): the metadata that creates it may still be
         // on its way. Dropping is safe; the leader retransmits.
         if (it == worker.groups.end()) continue;
+        worker.Touch(it->second.get());
         if (auto s = it->second->node->Step(gm.message); !s.ok()) {
           LOG_EVERY_N(WARNING, 100) << "group " << gm.group << ": bad message from broker " << from
                                     << ": " << s.ToString();
@@ -272,7 +306,26 @@ void RaftHost::WorkerLoop(Worker& worker) {
 
     const auto now = Clock::now();
     if (now >= worker.next_tick) {
-      for (auto& [id, g] : worker.groups) g->node->Tick();
+      // Drop the groups that went quiet since the last tick, tick the rest.
+      std::erase_if(worker.awake, [](Group* g) {
+        if (!g->node->Quiesced()) return false;
+        g->awake = false;
+        return true;
+      });
+      for (Group* g : worker.retry) {
+        if (!g->dirty) {
+          g->dirty = true;
+          worker.dirty.push_back(g);
+        }
+      }
+      worker.retry.clear();
+      for (Group* g : worker.awake) {
+        g->node->Tick();
+        if (!g->dirty) {
+          g->dirty = true;
+          worker.dirty.push_back(g);
+        }
+      }
       worker.next_tick = now + options_.tick;
     }
     if (now >= worker.next_wake_check) {
@@ -290,10 +343,14 @@ void RaftHost::WakeQuietFollowers(Worker& worker) {
     const raft::NodeId leader = g->node->Leader();
     if (leader == raft::kNoNode) {
       g->node->Wake();
+      worker.Touch(g.get());
       continue;
     }
     auto heard = transport_->LastReceived(BrokerId(leader));
-    if (!heard || now - *heard > options_.peer_silence_wake) g->node->Wake();
+    if (!heard || now - *heard > options_.peer_silence_wake) {
+      g->node->Wake();
+      worker.Touch(g.get());
+    }
   }
 }
 
@@ -304,8 +361,11 @@ void RaftHost::ProcessReadies(Worker& worker) {
   };
   std::vector<Pending> pending;
   std::vector<storage::GroupWrite> writes;
-  for (auto& [id, g] : worker.groups) {
-    Group* group = g.get();
+  std::vector<Group*> candidates;
+  candidates.swap(worker.dirty);
+  for (Group* group : candidates) {
+    group->dirty = false;
+    const RaftGroupId id = group->id;
     if (!group->unpersisted) {
       if (!group->node->HasReady() && !group->conf_to_persist) continue;
       group->unpersisted = group->node->HasReady() ? group->node->GetReady() : raft::Ready{};
@@ -334,6 +394,8 @@ void RaftHost::ProcessReadies(Worker& worker) {
       if (!p.group->storage_failed) p.group->sm->OnStorageStatus(written);
       p.group->storage_failed = true;
       p.group->unpersisted = std::move(p.ready);
+      // Retried at the next tick, not in a busy loop against a full disk.
+      worker.retry.push_back(p.group);
     }
     return;
   }
@@ -375,6 +437,8 @@ void RaftHost::ProcessReadies(Worker& worker) {
     }
     if (!rd.committed_entries.empty()) g->sm->OnAppliedBatch();
     g->node->Advance(rd);
+    // More may be ready at once (e.g. committed entries beyond the last batch's size limit).
+    if (g->node->HasReady() || g->conf_to_persist) worker.Touch(g);
   }
   for (auto& [to, messages] : outbound) {
     transport_->Send(BrokerId(to), std::move(messages));

@@ -74,8 +74,10 @@ struct RaftHostOptions {
   int max_inflight_appends = 64;
   uint64_t max_uncommitted_bytes = 64ull << 20;
   // A quiet follower whose leader's broker sent nothing for this long wakes up (and so
-  // campaigns if the leader is really gone).
-  std::chrono::milliseconds peer_silence_wake{1000};
+  // campaigns if the leader is really gone). Every peer sends at least a keepalive frame per
+  // second (TransportOptions::keepalive_time), so this must be a few of those: a shorter
+  // value wakes every quiet group on each keepalive gap and undoes quiescence.
+  std::chrono::milliseconds peer_silence_wake{3000};
 };
 
 // What a task running on a group's worker may touch.
