@@ -221,7 +221,10 @@ void Broker::OnMetadataChange(MetadataView view) {
     std::unique_lock lock(partitions_mu_);
     for (const auto& p : hosted) {
       desired.insert(p.group);
-      if (partitions_.count(p.group)) continue;
+      if (auto it = partitions_.find(p.group); it != partitions_.end()) {
+        it->second->SetRetention(p.config.retention_ms(), p.config.retention_bytes());
+        continue;
+      }
       auto log = store_->Group(p.group);
       if (!log.ok()) {
         LOG(ERROR) << "partition " << p.topic << "/" << p.partition
@@ -229,6 +232,7 @@ void Broker::OnMetadataChange(MetadataView view) {
         continue;
       }
       auto replica = std::make_shared<PartitionReplica>(p.topic, p.partition, p.group, id_, *log);
+      replica->SetRetention(p.config.retention_ms(), p.config.retention_bytes());
       raft::ConfState conf;
       conf.voters.assign(p.replicas.begin(), p.replicas.end());
       std::sort(conf.voters.begin(), conf.voters.end());
@@ -367,6 +371,10 @@ void Broker::MaintenanceLoop() {
       stop_cv_.wait_for(lock, tuning_.maintenance_interval, [&] { return stopping_.load(); });
       if (stopping_.load()) return;
     }
+    if (Clock::now() >= next_retention_) {
+      next_retention_ = Clock::now() + tuning_.retention_check_interval;
+      EnforceRetention();
+    }
     MetadataView view = metadata_->view();
     KeepRegistered(view);
     CheckLiveness(view);
@@ -393,6 +401,30 @@ void Broker::KeepRegistered(const MetadataView& view) {
   } else {
     LOG(INFO) << "broker " << id_ << " registered (" << options_.client_address << ", rack '"
               << options_.rack << "')";
+  }
+}
+
+void Broker::EnforceRetention() {
+  std::vector<std::shared_ptr<PartitionReplica>> replicas;
+  {
+    std::shared_lock lock(partitions_mu_);
+    for (auto& [id, p] : partitions_) replicas.push_back(p);
+  }
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  for (auto& replica : replicas) {
+    host_->Run(replica->group(), [this, replica, now_ms](GroupHandle* g) {
+      if (g == nullptr) return;
+      auto freed = replica->ApplyRetention(g, now_ms);
+      if (!freed.ok()) {
+        LOG_EVERY_N(WARNING, 20) << replica->topic() << "/" << replica->partition()
+                                 << ": retention: " << freed.status().ToString();
+      } else if (*freed > 0) {
+        // Let RocksDB drop the deleted range's files now rather than at some later compaction.
+        store_->CompactGroupPrefix(replica->group()).IgnoreError();
+      }
+    });
   }
 }
 

@@ -45,6 +45,9 @@ struct BrokerTuning {
   // The metadata leader marks a broker dead after this long without traffic from it.
   std::chrono::milliseconds liveness_timeout{6000};
   std::chrono::milliseconds maintenance_interval{200};
+  // How often each replica applies its topic's retention (Kafka's
+  // log.retention.check.interval.ms).
+  std::chrono::milliseconds retention_check_interval{30000};
   uint64_t storage_min_free_bytes = 64ull << 20;
 };
 
@@ -99,6 +102,7 @@ class Broker {
   void KeepRegistered(const MetadataView& view);
   void CheckLiveness(const MetadataView& view);
   void AddLearners(const MetadataView& view);
+  void EnforceRetention();
   std::string RaftAddressOf(int64_t broker) const;
 
   const BrokerOptions options_;
@@ -124,6 +128,7 @@ class Broker {
   std::condition_variable stop_cv_;
   std::thread maintenance_;
   std::chrono::steady_clock::time_point leading_metadata_since_{};
+  std::chrono::steady_clock::time_point next_retention_{};  // maintenance thread only
 };
 
 }  // namespace skiff::broker

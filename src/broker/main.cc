@@ -30,6 +30,8 @@ DEFINE_int32(heartbeat_ticks, 3, "Leader heartbeat interval in ticks");
 DEFINE_int32(workers, 2, "Raft worker threads (each owns a share of the groups)");
 DEFINE_int64(storage_min_free_mb, 64,
              "Refuse appends (STORAGE_FULL) while the data dir has less free space than this");
+DEFINE_int32(retention_check_ms, 30000,
+             "How often each partition replica deletes what its topic's retention allows");
 DEFINE_int32(shutdown_transfer_ms, 3000,
              "On SIGTERM, how long to wait for leaderships to move to other brokers");
 
@@ -87,6 +89,10 @@ int main(int argc, char** argv) {
   if (FLAGS_workers < 1 || FLAGS_workers > 256) {
     return Fail(skiff::InvalidArgumentError("--workers must be in [1, 256]"));
   }
+  if (FLAGS_retention_check_ms < 10) {
+    return Fail(skiff::InvalidArgumentError("--retention_check_ms must be >= 10"));
+  }
+  tuning.retention_check_interval = std::chrono::milliseconds(FLAGS_retention_check_ms);
   if (FLAGS_sync_interval_ms < 1 || FLAGS_storage_min_free_mb < 0) {
     return Fail(skiff::InvalidArgumentError(
         "--sync_interval_ms must be >= 1 and --storage_min_free_mb >= 0"));

@@ -32,6 +32,31 @@ class ForwardingStateMachine : public GroupStateMachine {
   std::shared_ptr<PartitionReplica> replica_;
 };
 
+// A partition's Raft snapshot: the offset following the snapshot's index (8 bytes, little
+// endian), then PartitionState::EncodeSnapshot() (which carries its own CRC).
+std::string EncodePartitionSnapshot(int64_t next_offset, const PartitionState& state) {
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i)
+    out[i] = static_cast<char>((static_cast<uint64_t>(next_offset) >> (8 * i)) & 0xff);
+  out += state.EncodeSnapshot();
+  return out;
+}
+
+struct DecodedSnapshot {
+  int64_t next_offset = 0;
+  PartitionState state;
+};
+
+Result<DecodedSnapshot> DecodePartitionSnapshot(std::string_view data) {
+  if (data.size() < 8) return CorruptionError("partition snapshot shorter than its header");
+  uint64_t next = 0;
+  for (int i = 0; i < 8; ++i)
+    next |= static_cast<uint64_t>(static_cast<uint8_t>(data[i])) << (8 * i);
+  SKIFF_ASSIGN_OR_RETURN(PartitionState state, PartitionState::DecodeSnapshot(data.substr(8)));
+  if (static_cast<int64_t>(next) < 0) return CorruptionError("partition snapshot: bad offset");
+  return DecodedSnapshot{static_cast<int64_t>(next), std::move(state)};
+}
+
 }  // namespace
 
 PartitionReplica::PartitionReplica(std::string topic, int32_t partition, RaftGroupId group,
@@ -139,10 +164,12 @@ void PartitionReplica::Answer(Waiter& w, ProduceOutcome outcome) {
 Status PartitionReplica::Restore(const raft::Snapshot& snapshot) {
   if (snapshot.data.empty()) {
     state_ = PartitionState();
+    applied_end_offset_ = 0;
   } else {
-    auto decoded = PartitionState::DecodeSnapshot(snapshot.data.view());
+    auto decoded = DecodePartitionSnapshot(snapshot.data.view());
     if (!decoded.ok()) return decoded.status();
-    state_ = std::move(*decoded);
+    applied_end_offset_ = decoded->next_offset;
+    state_ = std::move(decoded->state);
   }
   applied_index_.store(snapshot.meta.index);
   PublishHighWatermark();
@@ -151,9 +178,9 @@ Status PartitionReplica::Restore(const raft::Snapshot& snapshot) {
 
 uint64_t PartitionReplica::NextOffsetAfter(const raft::Snapshot& snapshot) const {
   if (snapshot.data.empty()) return 0;
-  auto decoded = PartitionState::DecodeSnapshot(snapshot.data.view());
+  auto decoded = DecodePartitionSnapshot(snapshot.data.view());
   if (!decoded.ok()) return 0;
-  return static_cast<uint64_t>(decoded->end_offset().value());
+  return static_cast<uint64_t>(decoded->next_offset);
 }
 
 void PartitionReplica::Apply(const raft::Entry& entry) {
@@ -161,21 +188,32 @@ void PartitionReplica::Apply(const raft::Entry& entry) {
   if (entry.type == raft::EntryType::kNormal && !entry.data.empty()) {
     auto header = DecodeBatchEntryHeader(entry.data.view());
     if (header.ok()) {
-      base = state_.ApplyBatch(*header, entry.index).value();
+      base = applied_end_offset_;
+      applied_end_offset_ += header->record_count;
+      // A snapshot's state can be ahead of its index (see ApplyRetention): entries it already
+      // reflects still arrive, to keep their records, but change nothing in the state.
+      if (entry.index > state_.applied_index()) {
+        const int64_t state_base = state_.ApplyBatch(*header, entry.index).value();
+        if (state_base != base) {
+          LOG_EVERY_N(ERROR, 100) << topic_ << "/" << partition_ << ": state offset " << state_base
+                                  << " != log offset " << base << " at index " << entry.index
+                                  << " (bug)";
+        }
+      }
     } else {
       // Storage and the transport verify CRCs, so this is a bug, not damage; the classifier
       // counted it as zero records too, so offsets stay consistent with the log.
       LOG(ERROR) << topic_ << "/" << partition_ << ": undecodable entry at index " << entry.index;
-      state_.ApplyNonBatch(entry.index);
+      if (entry.index > state_.applied_index()) state_.ApplyNonBatch(entry.index);
     }
-  } else {
+  } else if (entry.index > state_.applied_index()) {
     state_.ApplyNonBatch(entry.index);
   }
   if (leading_ && !leader_ready_ && entry.term == leading_term_) {
     // Everything before the first entry of our term is applied now, and nothing of ours was
     // proposed before it: the offsets we hand out continue from here.
     leader_ready_ = true;
-    proposed_end_offset_ = state_.end_offset().value();
+    proposed_end_offset_ = applied_end_offset_;
   }
   // Answer every acks=ALL waiter at or below this index.
   while (!acks_all_.empty() && acks_all_.begin()->first <= entry.index) {
@@ -232,6 +270,40 @@ void PartitionReplica::OnSoftState(const raft::SoftState& soft, raft::Term term)
   leading_ = leading;
 }
 
+void PartitionReplica::SetRetention(int64_t retention_ms, int64_t retention_bytes) {
+  std::lock_guard lock(retention_mu_);
+  retention_.retention_ms = retention_ms >= 0 ? std::optional<int64_t>(retention_ms) : std::nullopt;
+  retention_.retention_bytes = retention_bytes >= 0
+                                   ? std::optional<uint64_t>(static_cast<uint64_t>(retention_bytes))
+                                   : std::nullopt;
+}
+
+Result<uint64_t> PartitionReplica::ApplyRetention(GroupHandle* handle, int64_t now_ms) {
+  storage::RetentionPolicy policy;
+  {
+    std::lock_guard lock(retention_mu_);
+    policy = retention_;
+  }
+  if (!policy.retention_ms && !policy.retention_bytes) return uint64_t{0};
+  SKIFF_ASSIGN_OR_RETURN(storage::RetentionCut cut, log_->ComputeRetention(policy, now_ms));
+  // Only what this replica has applied can be covered by a snapshot of its state.
+  if (cut.cut_through == 0 || cut.cut_through > applied_index_.load()) return uint64_t{0};
+  auto current = log_->GetSnapshot();
+  if (!current.ok()) return current.status();
+  if (current->meta.index < cut.cut_through) {
+    // The snapshot sits exactly at the cut, so a follower that installs it keeps every record
+    // after the cut (retention must not drop more on a follower than on the leader). Its state
+    // image is taken at the applied index, which may be later: the producer table it holds is
+    // then newer than the cut, and replicas skip the state change of entries it already
+    // covers. The offset after the cut travels with it.
+    SKIFF_RETURN_IF_ERROR(log_->CreateSnapshot(
+        cut.cut_through, handle->node->GetStatus().conf,
+        Bytes(EncodePartitionSnapshot(cut.new_log_start_offset.value(), state_))));
+  }
+  SKIFF_RETURN_IF_ERROR(log_->Compact(cut.cut_through));
+  return cut.bytes;
+}
+
 void PartitionReplica::OnStorageStatus(const Status& status) { storage_status_ = status; }
 
 void PartitionReplica::OnStop() {
@@ -245,7 +317,7 @@ void PartitionReplica::OnStop() {
 }
 
 void PartitionReplica::PublishHighWatermark() {
-  high_watermark_.store(state_.end_offset().value());
+  high_watermark_.store(applied_end_offset_);
   std::lock_guard lock(data_mu_);
   data_cv_.notify_all();
 }

@@ -31,6 +31,7 @@
 #include "skiff/v1/errors.pb.h"
 #include "skiff/v1/produce.pb.h"
 #include "skiff/v1/records.pb.h"
+#include "storage/partition_log.h"
 
 namespace skiff::broker {
 
@@ -57,6 +58,15 @@ class PartitionReplica {
   // Worker thread (RaftHost::Run). `batch` passed ValidateRecordBatchForAppend. `done` is
   // called exactly once, from the worker thread.
   void Produce(GroupHandle* handle, v1::RecordBatch batch, v1::Acks acks, ProduceCallback done);
+
+  // Worker thread. Retention: drops the prefix the topic's retention allows (whole batches,
+  // committed and applied), after recording a Raft snapshot of this replica's state at its
+  // applied index, so a follower that needs the dropped prefix gets the snapshot instead.
+  // Returns the payload bytes freed.
+  Result<uint64_t> ApplyRetention(GroupHandle* handle, int64_t now_ms);
+
+  // Any thread. The topic's retention (from its effective config; -1 = unlimited).
+  void SetRetention(int64_t retention_ms, int64_t retention_bytes);
 
   // Any thread.
   int64_t high_watermark() const { return high_watermark_.load(); }
@@ -108,12 +118,18 @@ class PartitionReplica {
   bool leader_ready_ = false;  // applied an entry of its own term
   raft::Term leading_term_ = 0;
   int64_t proposed_end_offset_ = 0;
+  // The offset after the last applied entry (the log's offsets; the state's own end offset may
+  // be ahead right after a snapshot whose image is newer than its index).
+  int64_t applied_end_offset_ = 0;
   Status storage_status_;
 
   std::atomic<int64_t> high_watermark_{0};
   std::atomic<raft::Index> applied_index_{0};
   std::atomic<int64_t> leader_{-1};
   std::atomic<uint64_t> term_{0};
+  std::mutex retention_mu_;
+  storage::RetentionPolicy retention_;  // guarded by retention_mu_
+
   std::mutex data_mu_;
   std::condition_variable data_cv_;
   bool closed_ = false;  // guarded by data_mu_

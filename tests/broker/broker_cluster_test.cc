@@ -75,9 +75,7 @@ class BrokerClusterTest : public ::testing::Test {
     for (auto& o : options) {
       o.metadata_voters = voters;
       ASSERT_TRUE(PrepareDataDir(o.data_dir).ok());
-      BrokerTuning tuning;
-      tuning.storage_min_free_bytes = 1 << 20;
-      auto b = Broker::Start(o, tuning);
+      auto b = Broker::Start(o, Tuning());
       ASSERT_TRUE(b.ok()) << b.status().ToString();
       brokers_->push_back(std::move(*b));
     }
@@ -90,6 +88,13 @@ class BrokerClusterTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     ASSERT_EQ((*brokers_)[0]->metadata()->brokers().size(), 3u);
+  }
+
+  static BrokerTuning Tuning() {
+    BrokerTuning tuning;
+    tuning.storage_min_free_bytes = 1 << 20;
+    tuning.retention_check_interval = std::chrono::milliseconds(100);
+    return tuning;
   }
 
   static void TearDownTestSuite() {
@@ -109,12 +114,13 @@ class BrokerClusterTest : public ::testing::Test {
   }
 
   static void CreateTopic(const std::string& name, int partitions, int rf,
-                          int32_t max_message_bytes = 0) {
+                          int32_t max_message_bytes = 0, int64_t retention_bytes = -1) {
     v1::CreateTopicRequest req;
     req.set_name(name);
     req.set_partitions(partitions);
     req.set_replication_factor(rf);
     if (max_message_bytes > 0) req.mutable_config()->set_max_message_bytes(max_message_bytes);
+    if (retention_bytes >= 0) req.mutable_config()->set_retention_bytes(retention_bytes);
     v1::CreateTopicResponse resp;
     grpc::ClientContext ctx;
     auto s = v1::AdminService::NewStub(Channel(2))->CreateTopic(&ctx, req, &resp);
@@ -397,6 +403,88 @@ TEST_F(BrokerClusterTest, MetadataFromAnyBrokerNamesTheLeaders) {
     EXPECT_EQ(resp.topics(0).partitions_size(), 3);
     for (const auto& p : resp.topics(0).partitions()) EXPECT_EQ(p.replicas_size(), 3);
   }
+}
+
+TEST_F(BrokerClusterTest, RetentionDropsThePrefixAndARestartedFollowerCatchesUpFromASnapshot) {
+  CreateTopic("retained", 1, 3, 0, /*retention_bytes=*/4096);
+  const std::string kilobyte(1000, 'k');
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(ProduceToLeader("retained", 0, MakeBatch({kilobyte + std::to_string(i)})).error(),
+              v1::ERROR_NONE);
+  }
+  // Stop a follower, keep producing until the leader has cut past everything it holds.
+  const int leader = LeaderOf("retained", 0);
+  const int follower = leader % 3 + 1;
+  const BrokerOptions follower_options = (*brokers_)[follower - 1]->options();
+  (*brokers_)[follower - 1]->Shutdown(std::chrono::milliseconds(0));
+  (*brokers_)[follower - 1].reset();
+  auto live = [&](int b) { return (*brokers_)[b - 1] != nullptr; };
+  auto leader_now = [&]() -> Broker* {
+    for (int b = 1; b <= 3; ++b) {
+      if (!live(b)) continue;
+      auto ref = (*brokers_)[b - 1]->FindPartition("retained", 0);
+      if (ref.ok() && ref->replica && ref->replica->is_leader()) return (*brokers_)[b - 1].get();
+    }
+    return nullptr;
+  };
+  int produced = 5;
+  int64_t leader_start = 0;
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (Clock::now() < deadline && (produced < 40 || leader_start <= 5)) {
+    Broker* l = leader_now();
+    if (l == nullptr) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    if (produced < 40) {
+      auto r = Produce(static_cast<int>(l->id().value()), "retained", 0,
+                       MakeBatch({kilobyte + std::to_string(produced)}));
+      if (r.error() == v1::ERROR_NONE) ++produced;
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    leader_start = l->FindPartition("retained", 0)->replica->log()->LogStartOffset().value();
+  }
+  ASSERT_EQ(produced, 40);
+  ASSERT_GT(leader_start, 5) << "retention never cut the leader's prefix";
+  // Below the log start: OFFSET_OUT_OF_RANGE naming the valid range.
+  Broker* l = leader_now();
+  ASSERT_NE(l, nullptr);
+  auto below = Fetch(static_cast<int>(l->id().value()), "retained", 0, 0);
+  EXPECT_EQ(below.error(), v1::OFFSET_OUT_OF_RANGE);
+  EXPECT_GT(below.log_start_offset(), 0);
+  EXPECT_EQ(below.high_watermark(), 40);
+
+  // The follower comes back with a log that ends before the leader's start: it must be
+  // brought up to date by a snapshot, then hold the same records as the leader.
+  auto restarted = Broker::Start(follower_options, Tuning());
+  ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
+  (*brokers_)[follower - 1] = std::move(*restarted);
+  Broker& f = *(*brokers_)[follower - 1];
+  const auto caught_up_by = Clock::now() + std::chrono::seconds(30);
+  while (Clock::now() < caught_up_by) {
+    auto ref = f.FindPartition("retained", 0);
+    if (ref.ok() && ref->replica && ref->replica->high_watermark() == 40) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto ref = f.FindPartition("retained", 0);
+  ASSERT_TRUE(ref.ok() && ref->replica);
+  ASSERT_EQ(ref->replica->high_watermark(), 40);
+  const int64_t start = ref->replica->log()->LogStartOffset().value();
+  EXPECT_GT(start, 5) << "the follower kept its old prefix instead of installing the snapshot";
+  v1::FetchRequest req;
+  req.set_topic("retained");
+  req.set_offset(start);
+  req.set_max_bytes(1 << 20);
+  req.set_allow_follower(true);
+  req.set_client_rack(follower_options.rack);
+  v1::FetchResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(v1::FetchService::NewStub(Channel(follower))->Fetch(&ctx, req, &resp).ok());
+  ASSERT_EQ(resp.error(), v1::ERROR_NONE) << resp.error_message();
+  auto values = Values(resp);
+  ASSERT_EQ(static_cast<int64_t>(values.size()), 40 - resp.batches(0).base_offset());
+  EXPECT_EQ(values.back(), kilobyte + "39");
 }
 
 TEST_F(BrokerClusterTest, ABrokerOutsideTheVotersJoinsAsALearnerAndHostsReplicas) {
