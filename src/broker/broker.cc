@@ -237,6 +237,15 @@ void Broker::OnMetadataChange(MetadataView view) {
       conf.voters.assign(p.replicas.begin(), p.replicas.end());
       std::sort(conf.voters.begin(), conf.voters.end());
       host_->AddGroup(p.group, replica->MakeStateMachine(replica), conf);
+      if (!p.replicas.empty() && p.replicas.front() == options_.broker_id) {
+        // The preferred leader (placement spreads them evenly) of a brand-new partition
+        // campaigns at once instead of leaving it to whichever replica times out first.
+        host_->Run(p.group, [](GroupHandle* g) {
+          if (g != nullptr && g->log->LastIndex() <= 1 && !g->node->IsLeader()) {
+            g->node->Campaign();
+          }
+        });
+      }
       partitions_.emplace(p.group, replica);
     }
     for (auto it = partitions_.begin(); it != partitions_.end();) {

@@ -386,6 +386,27 @@ void RaftHost::ProcessReadies(Worker& worker) {
   }
   if (pending.empty()) return;
 
+  // A leader's replication traffic goes out BEFORE its own write (Raft thesis 10.2.1): it
+  // promises nothing about the leader's disk, and the node counts the leader's own entries
+  // towards the commit quorum only after Advance. So the followers' fsyncs overlap the
+  // leader's instead of following it. Every other message (votes, acknowledgements) still
+  // waits for the write, as node.h requires.
+  {
+    std::unordered_map<uint64_t, std::vector<GroupMessage>> early;
+    for (auto& p : pending) {
+      auto& messages = p.ready.messages;
+      auto late = std::stable_partition(messages.begin(), messages.end(), [](const auto& m) {
+        return m.type == raft::MessageType::kAppend || m.type == raft::MessageType::kHeartbeat ||
+               m.type == raft::MessageType::kSnapshot;
+      });
+      for (auto it = messages.begin(); it != late; ++it) {
+        early[it->to].push_back(GroupMessage{p.group->id, std::move(*it)});
+      }
+      messages.erase(messages.begin(), late);
+    }
+    for (auto& [to, messages] : early) transport_->Send(BrokerId(to), std::move(messages));
+  }
+
   Status written = store_->Write(writes);
   if (!written.ok()) {
     LOG_EVERY_N(ERROR, 50) << "worker " << worker.index << ": persisting " << pending.size()

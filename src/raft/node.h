@@ -33,6 +33,10 @@
 //     Ready. A vote response promises the vote and term are durable; an append response
 //     promises the entries are durable; a leader counts its own entries towards the commit
 //     quorum only after Advance, i.e. after they are durable.
+//     The one exception: a leader's kAppend, kHeartbeat and kSnapshot messages promise
+//     nothing about the leader's own disk, so a host may send them before step 1, letting the
+//     followers persist in parallel with the leader (Raft thesis 10.2.1). The leader's term
+//     and vote were made durable before its vote requests went out, in an earlier Ready.
 //   * Persisted state may be lost only if it was never synced; a host that runs with sync off
 //     gives up the guarantee that acknowledged entries survive a correlated crash of a quorum.
 //   * rd.committed_entries are durable on a quorum; applying them before step 1 finishes is

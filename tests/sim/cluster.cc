@@ -106,6 +106,34 @@ void Cluster::HandleReady(SimNode& n) {
       last_ready_summary_ = os.str();
     }
 
+    // 0. Like skiffd's host, send a leader's replication messages before its own write (node.h
+    // allows it), and sometimes crash right after, so the write never happens: followers then
+    // hold entries their leader lost, which Raft must handle.
+    {
+      auto late =
+          std::stable_partition(rd.messages.begin(), rd.messages.end(), [](const raft::Message& m) {
+            return m.type == raft::MessageType::kAppend ||
+                   m.type == raft::MessageType::kHeartbeat ||
+                   m.type == raft::MessageType::kSnapshot;
+          });
+      const bool sent_early = late != rd.messages.begin();
+      for (auto it = rd.messages.begin(); it != late; ++it) {
+        if (it->from != n.id) {
+          checker_->Fail("node " + std::to_string(n.id) + " sent a message from node " +
+                         std::to_string(it->from));
+          return;
+        }
+        network_.Send(std::move(*it), now_ticks_);
+      }
+      rd.messages.erase(rd.messages.begin(), late);
+      if (sent_early && !rd.entries.empty() && random_->OneIn(64)) {
+        stats_.crashes_before_leader_write++;
+        Trace("crash node " + std::to_string(n.id) + " after sending appends, before its write");
+        Crash(n.id);
+        return;
+      }
+    }
+
     // 1. Persist: snapshot, entries, hard state, as one unit; sync if asked.
     std::optional<SimStateMachine> snapshot_sm;
     if (rd.snapshot.has_value()) {

@@ -66,6 +66,7 @@ struct SimNode {
 
 struct ClusterStats {
   uint64_t crashes = 0;
+  uint64_t crashes_before_leader_write = 0;  // crashed after sending appends, before its write
   uint64_t restarts = 0;
   uint64_t shutdowns = 0;
   uint64_t snapshots_installed = 0;

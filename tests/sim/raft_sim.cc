@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
   uint64_t runs_with_crash = 0, runs_with_snapshot = 0, runs_with_confchange = 0,
            runs_with_read = 0, runs_with_unsynced = 0, runs_multi_leader = 0;
   uint64_t crashes_total = 0, snapshots_total = 0, confchanges_total = 0, reads_total = 0;
+  uint64_t early_crashes_total = 0;
   double next_progress_s = 60;
   for (uint64_t i = 0; i < seeds; i++) {
     if (time_limit_s > 0 && elapsed_s() >= static_cast<double>(time_limit_s)) break;
@@ -122,6 +123,7 @@ int main(int argc, char** argv) {
     runs_with_unsynced += r.unsynced_persists > 0;
     runs_multi_leader += r.leaders_elected > 1;
     crashes_total += r.crashes;
+    early_crashes_total += r.crashes_before_leader_write;
     snapshots_total += r.snapshots_installed;
     confchanges_total += r.conf_changes_applied;
     reads_total += r.reads_checked;
@@ -174,7 +176,8 @@ int main(int argc, char** argv) {
     std::printf(
         "coverage: runs with crash %llu, snapshot installed %llu, conf change %llu, read %llu, "
         "unsynced write %llu, >1 leader %llu; totals: crashes %llu, snapshots installed %llu, "
-        "conf changes applied %llu, reads checked %llu\n",
+        "conf changes applied %llu, reads checked %llu, leader crashes between sending appends "
+        "and writing them %llu\n",
         static_cast<unsigned long long>(runs_with_crash),
         static_cast<unsigned long long>(runs_with_snapshot),
         static_cast<unsigned long long>(runs_with_confchange),
@@ -184,7 +187,8 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(crashes_total),
         static_cast<unsigned long long>(snapshots_total),
         static_cast<unsigned long long>(confchanges_total),
-        static_cast<unsigned long long>(reads_total));
+        static_cast<unsigned long long>(reads_total),
+        static_cast<unsigned long long>(early_crashes_total));
   }
   return failures == 0 ? 0 : 1;
 }

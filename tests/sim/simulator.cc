@@ -572,6 +572,7 @@ void Simulation::Fill(SimResult* r) {
   r->proposals_committed = checker_.proposals_committed();
   r->reads_checked = checker_.reads_checked();
   r->crashes = cluster_.stats().crashes;
+  r->crashes_before_leader_write = cluster_.stats().crashes_before_leader_write;
   r->snapshots_installed = cluster_.stats().snapshots_installed;
   r->conf_changes_applied = cluster_.stats().conf_changes_applied;
   r->messages_sent = cluster_.network().sent_total();

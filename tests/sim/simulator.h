@@ -46,6 +46,7 @@ struct SimResult {
   uint64_t proposals_committed = 0;
   uint64_t reads_checked = 0;
   uint64_t crashes = 0;
+  uint64_t crashes_before_leader_write = 0;
   uint64_t snapshots_installed = 0;
   uint64_t conf_changes_applied = 0;
   uint64_t messages_sent = 0;
