@@ -69,10 +69,7 @@ Result<std::unique_ptr<Broker>> Broker::Start(BrokerOptions options, BrokerTunin
 }
 
 Status Broker::Init() {
-  storage::LogStoreOptions store_options;
-  store_options.sync_policy = tuning_.sync_policy;
-  store_options.sync_interval_ms = tuning_.sync_interval_ms;
-  store_options.min_free_bytes = tuning_.storage_min_free_bytes;
+  storage::LogStoreOptions store_options = tuning_.storage;
   // Partition entries are record batches; the metadata group's entries hold commands and take
   // no offsets (nobody reads group 0 by offset).
   store_options.classifier = [](const raft::Entry& e) { return ClassifyPartitionEntry(e); };

@@ -39,8 +39,9 @@ class Service;
 namespace skiff::broker {
 
 struct BrokerTuning {
-  storage::SyncPolicy sync_policy = storage::SyncPolicy::kEveryCommit;
-  uint32_t sync_interval_ms = 10;
+  // The log store's options (sync policy, free-space reserve, buffer sizes). The classifier is
+  // the broker's own (partition entries are record batches) whatever is set here.
+  storage::LogStoreOptions storage;
   RaftHostOptions host;
   // The metadata leader marks a broker dead after this long without traffic from it.
   std::chrono::milliseconds liveness_timeout{6000};
@@ -48,7 +49,6 @@ struct BrokerTuning {
   // How often each replica applies its topic's retention (Kafka's
   // log.retention.check.interval.ms).
   std::chrono::milliseconds retention_check_interval{30000};
-  uint64_t storage_min_free_bytes = 64ull << 20;
 };
 
 // A partition as a service sees it.

@@ -71,11 +71,11 @@ int main(int argc, char** argv) {
 
   skiff::broker::BrokerTuning tuning;
   if (FLAGS_sync == "every_commit") {
-    tuning.sync_policy = skiff::storage::SyncPolicy::kEveryCommit;
+    tuning.storage.sync_policy = skiff::storage::SyncPolicy::kEveryCommit;
   } else if (FLAGS_sync == "interval") {
-    tuning.sync_policy = skiff::storage::SyncPolicy::kInterval;
+    tuning.storage.sync_policy = skiff::storage::SyncPolicy::kInterval;
   } else if (FLAGS_sync == "never") {
-    tuning.sync_policy = skiff::storage::SyncPolicy::kNever;
+    tuning.storage.sync_policy = skiff::storage::SyncPolicy::kNever;
   } else {
     return Fail(skiff::InvalidArgumentError("--sync must be every_commit, interval or never"));
   }
@@ -101,8 +101,8 @@ int main(int argc, char** argv) {
   tuning.host.election_ticks = FLAGS_election_ticks;
   tuning.host.heartbeat_ticks = FLAGS_heartbeat_ticks;
   tuning.host.workers = FLAGS_workers;
-  tuning.storage_min_free_bytes = static_cast<uint64_t>(FLAGS_storage_min_free_mb) << 20;
-  tuning.sync_interval_ms = static_cast<uint32_t>(FLAGS_sync_interval_ms);
+  tuning.storage.min_free_bytes = static_cast<uint64_t>(FLAGS_storage_min_free_mb) << 20;
+  tuning.storage.sync_interval_ms = static_cast<uint32_t>(FLAGS_sync_interval_ms);
 
   if (auto s = skiff::broker::PrepareDataDir(options.data_dir); !s.ok()) return Fail(s);
 

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "broker/broker.h"
+#include "broker_test_util.h"
 #include "common/record_batch.h"
 #include "skiff/v1/admin.grpc.pb.h"
 #include "skiff/v1/fetch.grpc.pb.h"
@@ -22,35 +23,9 @@ namespace skiff::broker {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-v1::RecordBatch MakeBatch(const std::vector<std::string>& values, int64_t producer_id = -1,
-                          int32_t epoch = 0, int32_t sequence = 0) {
-  std::vector<v1::Record> records;
-  for (const auto& v : values) {
-    v1::Record r;
-    r.set_value(v);
-    records.push_back(r);
-  }
-  auto batch = BuildRecordBatch(records, v1::COMPRESSION_NONE);
-  EXPECT_TRUE(batch.ok());
-  batch->set_producer_id(producer_id);
-  batch->set_producer_epoch(epoch);
-  batch->set_base_sequence(sequence);
-  return *batch;
-}
+using testing::FreePort;
+using testing::MakeBatch;
+using testing::Values;
 
 class BrokerClusterTest : public ::testing::Test {
  protected:
@@ -92,7 +67,7 @@ class BrokerClusterTest : public ::testing::Test {
 
   static BrokerTuning Tuning() {
     BrokerTuning tuning;
-    tuning.storage_min_free_bytes = 1 << 20;
+    tuning.storage.min_free_bytes = 1 << 20;
     tuning.retention_check_interval = std::chrono::milliseconds(100);
     return tuning;
   }
@@ -183,16 +158,6 @@ class BrokerClusterTest : public ::testing::Test {
     auto s = v1::FetchService::NewStub(Channel(broker))->Fetch(&ctx, req, &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return resp;
-  }
-
-  static std::vector<std::string> Values(const v1::FetchResponse& resp) {
-    std::vector<std::string> out;
-    for (const auto& b : resp.batches()) {
-      auto set = DecodeRecordBatch(b, BatchLimits{});
-      EXPECT_TRUE(set.ok());
-      for (const auto& r : set->records()) out.push_back(r.value());
-    }
-    return out;
   }
 
   static inline std::string* root_ = nullptr;
@@ -498,7 +463,7 @@ TEST_F(BrokerClusterTest, ABrokerOutsideTheVotersJoinsAsALearnerAndHostsReplicas
   o.metadata_voters = *voters_;
   ASSERT_TRUE(PrepareDataDir(o.data_dir).ok());
   BrokerTuning tuning;
-  tuning.storage_min_free_bytes = 1 << 20;
+  tuning.storage.min_free_bytes = 1 << 20;
   auto joined = Broker::Start(o, tuning);
   ASSERT_TRUE(joined.ok()) << joined.status().ToString();
   Broker& b4 = **joined;
