@@ -462,6 +462,7 @@ void Broker::CheckLiveness(const MetadataView& view) {
   const auto now = Clock::now();
   if (metadata_->leader() != options_.broker_id) {
     leading_metadata_since_ = {};
+    first_seen_.clear();
     return;
   }
   if (leading_metadata_since_ == Clock::time_point{}) leading_metadata_since_ = now;
@@ -469,7 +470,11 @@ void Broker::CheckLiveness(const MetadataView& view) {
   if (now - leading_metadata_since_ < tuning_.liveness_timeout) return;
   for (const auto& b : view->brokers()) {
     if (b.id == options_.broker_id) continue;
+    // A broker that just registered may not have sent us anything yet (it is still being
+    // added to the metadata group): it too gets a full timeout before it can be judged.
+    auto [seen, inserted] = first_seen_.try_emplace(b.id, now);
     auto heard = transport_->LastReceived(BrokerId(b.id));
+    if (!heard && now - seen->second < tuning_.liveness_timeout) continue;
     const bool recent = heard && now - *heard < tuning_.liveness_timeout;
     if (recent == b.alive) continue;
     internal::MetadataCommand command;

@@ -129,6 +129,8 @@ class Broker {
   std::thread maintenance_;
   std::chrono::steady_clock::time_point leading_metadata_since_{};
   std::chrono::steady_clock::time_point next_retention_{};  // maintenance thread only
+  // Metadata leader: when each broker was first seen registered (maintenance thread only).
+  std::unordered_map<int64_t, std::chrono::steady_clock::time_point> first_seen_;
 };
 
 }  // namespace skiff::broker

@@ -69,6 +69,7 @@ class BrokerClusterTest : public ::testing::Test {
     BrokerTuning tuning;
     tuning.storage.min_free_bytes = 1 << 20;
     tuning.retention_check_interval = std::chrono::milliseconds(100);
+    tuning.liveness_timeout = std::chrono::milliseconds(1500);
     return tuning;
   }
 
@@ -450,6 +451,33 @@ TEST_F(BrokerClusterTest, RetentionDropsThePrefixAndARestartedFollowerCatchesUpF
   auto values = Values(resp);
   ASSERT_EQ(static_cast<int64_t>(values.size()), 40 - resp.batches(0).base_offset());
   EXPECT_EQ(values.back(), kilobyte + "39");
+}
+
+TEST_F(BrokerClusterTest, ADeadBrokerIsMarkedNotAliveAndAliveAgainAfterItReturns) {
+  // Stop a broker that does not lead the metadata group, so the leader can judge it.
+  const int64_t controller = (*brokers_)[0]->metadata_leader();
+  ASSERT_GT(controller, 0);
+  const int victim = static_cast<int>(controller % 3 + 1);
+  const BrokerOptions victim_options = (*brokers_)[victim - 1]->options();
+  (*brokers_)[victim - 1]->Shutdown(std::chrono::milliseconds(0));
+  (*brokers_)[victim - 1].reset();
+  Broker& observer = *(*brokers_)[controller - 1];
+  auto alive = [&](int id) {
+    const BrokerRecord* b = observer.metadata()->broker(id);
+    return b != nullptr && b->alive;
+  };
+  auto wait_for = [&](bool want) {
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (Clock::now() < deadline && alive(victim) != want) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return alive(victim) == want;
+  };
+  EXPECT_TRUE(wait_for(false)) << "broker " << victim << " never marked dead";
+  auto restarted = Broker::Start(victim_options, Tuning());
+  ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
+  (*brokers_)[victim - 1] = std::move(*restarted);
+  EXPECT_TRUE(wait_for(true)) << "broker " << victim << " never marked alive again";
 }
 
 TEST_F(BrokerClusterTest, ABrokerOutsideTheVotersJoinsAsALearnerAndHostsReplicas) {
