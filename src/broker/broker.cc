@@ -382,6 +382,10 @@ void Broker::MaintenanceLoop() {
       EnforceRetention();
     }
     MetadataView view = metadata_->view();
+    if (tuning_.leader_rebalance_interval.count() > 0 && Clock::now() >= next_rebalance_) {
+      next_rebalance_ = Clock::now() + tuning_.leader_rebalance_interval;
+      RebalanceLeaders(view);
+    }
     KeepRegistered(view);
     CheckLiveness(view);
     AddLearners(view);
@@ -432,6 +436,54 @@ void Broker::EnforceRetention() {
       }
     });
   }
+}
+
+void Broker::RebalanceLeaders(const MetadataView& view) {
+  for (const HostedPartition& p : view->PartitionsOf(options_.broker_id)) {
+    if (p.replicas.empty() || p.replicas.front() == options_.broker_id) continue;
+    if (PartitionLeader(p.group) != options_.broker_id) continue;
+    const BrokerRecord* preferred = view->broker(p.replicas.front());
+    if (preferred == nullptr || !preferred->alive) continue;
+    const raft::NodeId target = static_cast<raft::NodeId>(p.replicas.front());
+    // The Raft core brings the target up to date first and gives up after an election
+    // timeout if it cannot, so a lagging or half-dead preferred leader costs nothing.
+    host_->Run(p.group, [target](GroupHandle* g) {
+      if (g != nullptr && g->node->IsLeader()) g->node->TransferLeadership(target).IgnoreError();
+    });
+  }
+}
+
+Result<int64_t> Broker::TransferPartitionLeadership(std::string_view topic, int32_t partition,
+                                                    int64_t target,
+                                                    std::chrono::milliseconds timeout,
+                                                    int64_t* leader_hint) {
+  SKIFF_ASSIGN_OR_RETURN(PartitionRef ref, FindPartition(topic, partition));
+  if (target < 0 && !ref.replicas.empty()) target = ref.replicas.front();
+  if (std::find(ref.replicas.begin(), ref.replicas.end(), target) == ref.replicas.end()) {
+    return InvalidArgumentError("broker " + std::to_string(target) + " holds no replica of " +
+                                std::string(topic) + "/" + std::to_string(partition));
+  }
+  *leader_hint = PartitionLeader(ref.group);
+  if (!ref.replica || !ref.replica->is_leader()) {
+    return AbortedError("this broker does not lead the partition");
+  }
+  if (target == options_.broker_id) return target;
+  Rendezvous<Status> started;
+  host_->Run(ref.group, [target, done = started.Callback()](GroupHandle* g) {
+    if (g == nullptr) return done(UnavailableError("partition not hosted here"));
+    done(g->node->TransferLeadership(static_cast<raft::NodeId>(target)));
+  });
+  const auto deadline = Clock::now() + timeout;
+  auto s = started.Wait(deadline);
+  if (!s) return UnavailableError("the transfer did not start in time");
+  if (!s->ok()) return *s;
+  while (Clock::now() < deadline) {
+    if (ref.replica->leader() == target) return target;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  *leader_hint = ref.replica->leader();
+  return UnavailableError("broker " + std::to_string(target) +
+                          " did not take over in time (is it caught up and alive?)");
 }
 
 void Broker::AddLearners(const MetadataView& view) {

@@ -49,6 +49,9 @@ struct BrokerTuning {
   // How often each replica applies its topic's retention (Kafka's
   // log.retention.check.interval.ms).
   std::chrono::milliseconds retention_check_interval{30000};
+  // How often a broker hands the partitions it leads back to their preferred leader (the
+  // first replica, spread evenly by placement) when that broker is alive again. 0 = never.
+  std::chrono::milliseconds leader_rebalance_interval{30000};
 };
 
 // A partition as a service sees it.
@@ -92,6 +95,13 @@ class Broker {
   Result<internal::MetadataResult> ProposeMetadataLocally(internal::MetadataCommand command,
                                                           std::chrono::milliseconds timeout);
 
+  // Moves a partition's leadership to `target` (-1: its preferred leader) and waits, up to
+  // timeout, until the target leads. Must run on the current leader (kAborted otherwise, with
+  // the leader's id in *leader_hint). kInvalidArgument if target is not a replica.
+  Result<int64_t> TransferPartitionLeadership(std::string_view topic, int32_t partition,
+                                              int64_t target, std::chrono::milliseconds timeout,
+                                              int64_t* leader_hint);
+
   RaftHost& host() { return *host_; }
 
  private:
@@ -103,6 +113,7 @@ class Broker {
   void CheckLiveness(const MetadataView& view);
   void AddLearners(const MetadataView& view);
   void EnforceRetention();
+  void RebalanceLeaders(const MetadataView& view);
   std::string RaftAddressOf(int64_t broker) const;
 
   const BrokerOptions options_;
@@ -129,6 +140,7 @@ class Broker {
   std::thread maintenance_;
   std::chrono::steady_clock::time_point leading_metadata_since_{};
   std::chrono::steady_clock::time_point next_retention_{};  // maintenance thread only
+  std::chrono::steady_clock::time_point next_rebalance_{};  // maintenance thread only
   // Metadata leader: when each broker was first seen registered (maintenance thread only).
   std::unordered_map<int64_t, std::chrono::steady_clock::time_point> first_seen_;
 };

@@ -213,8 +213,35 @@ class AdminServiceImpl final : public v1::AdminService::Service {
     return grpc::Status::OK;
   }
 
-  // AddPartitions, ReassignPartition, TransferLeadership and DecommissionBroker are not built
-  // yet: the generated base class answers UNIMPLEMENTED.
+  // Runs on the partition's leader; any other broker forwards the call there.
+  grpc::Status TransferLeadership(grpc::ServerContext* context,
+                                  const v1::TransferLeadershipRequest* request,
+                                  v1::TransferLeadershipResponse* response) override {
+    if (auto s = ValidateTopicName(request->topic()); !s.ok()) return ToGrpcStatus(s);
+    int64_t leader = -1;
+    auto moved = broker_->TransferPartitionLeadership(
+        request->topic(), request->partition(), request->target_broker(), kAdminTimeout, &leader);
+    if (moved.ok()) {
+      response->set_leader(*moved);
+      return grpc::Status::OK;
+    }
+    if (moved.status().code() != StatusCode::kAborted) return ToGrpcStatus(moved.status());
+    const std::string address = leader > 0 ? broker_->ClientAddressOf(leader) : "";
+    // Forwarded once at most: two brokers with different views must not bounce it around.
+    const bool forwarded = context->client_metadata().count("skiff-forwarded") > 0;
+    if (address.empty() || leader == broker_->options().broker_id || forwarded) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "the partition's leader is not known here right now; retry");
+    }
+    auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("skiff-forwarded", "1");
+    ctx.set_deadline(std::chrono::system_clock::now() + kAdminTimeout);
+    return v1::AdminService::NewStub(channel)->TransferLeadership(&ctx, *request, response);
+  }
+
+  // AddPartitions, ReassignPartition and DecommissionBroker are not built yet: the generated
+  // base class answers UNIMPLEMENTED.
 
  private:
   Broker* broker_;

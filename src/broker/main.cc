@@ -32,6 +32,8 @@ DEFINE_int64(storage_min_free_mb, 64,
              "Refuse appends (STORAGE_FULL) while the data dir has less free space than this");
 DEFINE_int32(retention_check_ms, 30000,
              "How often each partition replica deletes what its topic's retention allows");
+DEFINE_int32(leader_rebalance_ms, 30000,
+             "How often a broker hands partitions back to their alive preferred leader (0: never)");
 DEFINE_int32(shutdown_transfer_ms, 3000,
              "On SIGTERM, how long to wait for leaderships to move to other brokers");
 
@@ -93,6 +95,10 @@ int main(int argc, char** argv) {
     return Fail(skiff::InvalidArgumentError("--retention_check_ms must be >= 10"));
   }
   tuning.retention_check_interval = std::chrono::milliseconds(FLAGS_retention_check_ms);
+  if (FLAGS_leader_rebalance_ms < 0) {
+    return Fail(skiff::InvalidArgumentError("--leader_rebalance_ms must be >= 0"));
+  }
+  tuning.leader_rebalance_interval = std::chrono::milliseconds(FLAGS_leader_rebalance_ms);
   if (FLAGS_sync_interval_ms < 1 || FLAGS_storage_min_free_mb < 0) {
     return Fail(skiff::InvalidArgumentError(
         "--sync_interval_ms must be >= 1 and --storage_min_free_mb >= 0"));

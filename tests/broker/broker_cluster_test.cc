@@ -70,6 +70,7 @@ class BrokerClusterTest : public ::testing::Test {
     tuning.storage.min_free_bytes = 1 << 20;
     tuning.retention_check_interval = std::chrono::milliseconds(100);
     tuning.liveness_timeout = std::chrono::milliseconds(1500);
+    tuning.leader_rebalance_interval = std::chrono::milliseconds(500);
     return tuning;
   }
 
@@ -451,6 +452,50 @@ TEST_F(BrokerClusterTest, RetentionDropsThePrefixAndARestartedFollowerCatchesUpF
   auto values = Values(resp);
   ASSERT_EQ(static_cast<int64_t>(values.size()), 40 - resp.batches(0).base_offset());
   EXPECT_EQ(values.back(), kilobyte + "39");
+}
+
+TEST_F(BrokerClusterTest, TransferLeadershipMovesItAndRebalancingBringsItBack) {
+  CreateTopic("moveit", 1, 3);
+  const int leader = LeaderOf("moveit", 0);
+  ASSERT_GT(leader, 0);
+  const int target = leader % 3 + 1;
+  const int other = target % 3 + 1;  // neither leader nor target: it must forward the call
+  auto admin = v1::AdminService::NewStub(Channel(other));
+  {
+    v1::TransferLeadershipRequest req;
+    req.set_topic("moveit");
+    req.set_target_broker(target);
+    v1::TransferLeadershipResponse resp;
+    grpc::ClientContext ctx;
+    auto s = admin->TransferLeadership(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(resp.leader(), target);
+  }
+  {
+    v1::TransferLeadershipRequest req;
+    req.set_topic("moveit");
+    req.set_target_broker(9);
+    v1::TransferLeadershipResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_EQ(admin->TransferLeadership(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    v1::TransferLeadershipRequest req;
+    req.set_topic("no-such-topic");
+    v1::TransferLeadershipResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_EQ(admin->TransferLeadership(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  // The preferred leader (first replica, which campaigned at creation) gets it back.
+  const int preferred =
+      static_cast<int>((*brokers_)[0]->FindPartition("moveit", 0)->replicas.front());
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (Clock::now() < deadline && LeaderOf("moveit", 0) != preferred) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(LeaderOf("moveit", 0), preferred);
 }
 
 TEST_F(BrokerClusterTest, ADeadBrokerIsMarkedNotAliveAndAliveAgainAfterItReturns) {
