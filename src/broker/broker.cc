@@ -377,6 +377,12 @@ void Broker::MaintenanceLoop() {
       stop_cv_.wait_for(lock, tuning_.maintenance_interval, [&] { return stopping_.load(); });
       if (stopping_.load()) return;
     }
+    std::vector<RaftGroupId> compact;
+    {
+      std::lock_guard lock(compact_mu_);
+      compact.swap(to_compact_);
+    }
+    for (RaftGroupId group : compact) store_->CompactGroupPrefix(group).IgnoreError();
     if (Clock::now() >= next_retention_) {
       next_retention_ = Clock::now() + tuning_.retention_check_interval;
       EnforceRetention();
@@ -431,8 +437,11 @@ void Broker::EnforceRetention() {
         LOG_EVERY_N(WARNING, 20) << replica->topic() << "/" << replica->partition()
                                  << ": retention: " << freed.status().ToString();
       } else if (*freed > 0) {
-        // Let RocksDB drop the deleted range's files now rather than at some later compaction.
-        store_->CompactGroupPrefix(replica->group()).IgnoreError();
+        // Let RocksDB drop the deleted range's files now rather than at some later compaction,
+        // on the maintenance thread: a manual compaction can take seconds, and the worker must
+        // keep ticking and persisting its other groups meanwhile.
+        std::lock_guard lock(compact_mu_);
+        to_compact_.push_back(replica->group());
       }
     });
   }

@@ -141,6 +141,8 @@ class Broker {
   std::chrono::steady_clock::time_point leading_metadata_since_{};
   std::chrono::steady_clock::time_point next_retention_{};  // maintenance thread only
   std::chrono::steady_clock::time_point next_rebalance_{};  // maintenance thread only
+  std::mutex compact_mu_;
+  std::vector<RaftGroupId> to_compact_;  // guarded by compact_mu_: retention freed a prefix
   // Metadata leader: when each broker was first seen registered (maintenance thread only).
   std::unordered_map<int64_t, std::chrono::steady_clock::time_point> first_seen_;
 };

@@ -67,7 +67,12 @@ class FetchServiceImpl final : public v1::FetchService::Service {
         writer->Write(response);
         return grpc::Status::OK;
       }
-      if (response.batches_size() == 0) continue;
+      if (response.batches_size() == 0) {
+        if (where.replica->closed()) {
+          return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the broker is stopping");
+        }
+        continue;
+      }
       const auto& last = response.batches(response.batches_size() - 1);
       offset = last.base_offset() + last.record_count();
       if (!writer->Write(response)) break;
@@ -161,13 +166,19 @@ class FetchServiceImpl final : public v1::FetchService::Service {
     const int64_t log_start = log->LogStartOffset().value();
     response->set_high_watermark(hw);
     response->set_log_start_offset(log_start);
-    if (offset < log_start || offset > hw) {
+    // Beyond the high watermark but within the log is not an error: this replica's high
+    // watermark (what it has applied) can trail offsets a consumer already read elsewhere —
+    // a new leader still applying its predecessor's entries, a replica replaying its log after
+    // a restart. The consumer gets an empty answer and polls again. Only an offset beyond
+    // everything this replica stores (or below its start) is out of range.
+    const int64_t log_end = std::max(hw, log->LogEndOffset().value());
+    if (offset < log_start || offset > log_end) {
       response->set_error(v1::OFFSET_OUT_OF_RANGE);
       response->set_error_message("offset " + std::to_string(offset) + " is outside [" +
                                   std::to_string(log_start) + ", " + std::to_string(hw) + "]");
       return;
     }
-    if (offset == hw) return;  // nothing committed there yet
+    if (offset >= hw) return;  // nothing committed there yet
     auto location = log->FindOffset(Offset(offset));
     if (!location.ok()) return StorageFailure(location.status(), log_start, hw, response);
     auto entries = log->Entries(location->index, replica.applied_index() + 1,

@@ -79,6 +79,10 @@ class PartitionReplica {
   int64_t WaitForData(int64_t offset, std::chrono::steady_clock::time_point deadline);
   // Wakes every waiting reader for good (the replica is going away).
   void Close();
+  bool closed() {
+    std::lock_guard lock(data_mu_);
+    return closed_;
+  }
 
   // The GroupStateMachine the host drives (forwards to this replica).
   std::unique_ptr<GroupStateMachine> MakeStateMachine(std::shared_ptr<PartitionReplica> self);

@@ -81,6 +81,7 @@ class ProduceServiceImpl final : public v1::ProduceService::Service {
     std::condition_variable cv;
     std::deque<std::unique_ptr<InFlight>> queue;  // guarded by mu
     bool reading_done = false;                    // guarded by mu
+    bool writer_done = false;                     // guarded by mu: the client is gone
     grpc::Status ending = grpc::Status::OK;       // guarded by mu
     std::thread writer([&] {
       while (true) {
@@ -97,6 +98,10 @@ class ProduceServiceImpl final : public v1::ProduceService::Service {
         Complete(*next, &response);
         if (!stream->Write(response)) {
           context->TryCancel();
+          // Wake a reader waiting for room in a queue nobody will drain any more.
+          std::lock_guard lock(mu);
+          writer_done = true;
+          cv.notify_all();
           return;
         }
       }
@@ -110,7 +115,10 @@ class ProduceServiceImpl final : public v1::ProduceService::Service {
       }
       auto in_flight = Start(request);
       std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return queue.size() < kMaxStreamInFlight || context->IsCancelled(); });
+      cv.wait(lock, [&] {
+        return queue.size() < kMaxStreamInFlight || writer_done || context->IsCancelled();
+      });
+      if (writer_done) break;
       queue.push_back(std::move(in_flight));
       cv.notify_all();
     }

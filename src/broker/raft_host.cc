@@ -152,6 +152,7 @@ void RaftHost::AddGroupOnWorker(Worker& worker, RaftGroupId id,
   g->id = id;
   g->log = *log;
   g->sm = std::move(sm);
+  g->term = g->log->hard_state().term;
   const bool fresh = g->log->LastIndex() == 0 && g->log->FirstIndex() == 1;
 
   // The state machine is rebuilt from the latest snapshot plus the committed log that follows
@@ -283,18 +284,20 @@ void RaftHost::WorkerLoop(Worker& worker) {
         return stopping_.load() || !worker.inbox.empty() || !worker.tasks.empty() ||
                !worker.dirty.empty();
       });
+      if (stopping_.load()) break;  // leave the tasks queued: Stop() runs them with no groups
       inbox.swap(worker.inbox);
       tasks.swap(worker.tasks);
     }
-    if (stopping_.load()) break;
     for (auto& [from, messages] : inbox) {
       for (auto& gm : messages) {
         auto it = worker.groups.find(gm.group);
         // A group this broker does not host (yet): the metadata that creates it may still be
         // on its way. Dropping is safe; the leader retransmits.
         if (it == worker.groups.end()) continue;
+        const Status stepped = it->second->node->Step(gm.message);
+        // After Step: a message may have woken a quiesced group, which must now be ticked.
         worker.Touch(it->second.get());
-        if (auto s = it->second->node->Step(gm.message); !s.ok()) {
+        if (auto s = stepped; !s.ok()) {
           LOG_EVERY_N(WARNING, 100) << "group " << gm.group << ": bad message from broker " << from
                                     << ": " << s.ToString();
         }
@@ -394,6 +397,9 @@ void RaftHost::ProcessReadies(Worker& worker) {
   {
     std::unordered_map<uint64_t, std::vector<GroupMessage>> early;
     for (auto& p : pending) {
+      // A Ready that changes the term (a lone voter elects itself in one Ready) must make the
+      // new term durable before anything of that term leaves.
+      if (p.ready.hard_state && p.ready.hard_state->term != p.group->term) continue;
       auto& messages = p.ready.messages;
       auto late = std::stable_partition(messages.begin(), messages.end(), [](const auto& m) {
         return m.type == raft::MessageType::kAppend || m.type == raft::MessageType::kHeartbeat ||

@@ -108,8 +108,9 @@ void Cluster::HandleReady(SimNode& n) {
 
     // 0. Like skiffd's host, send a leader's replication messages before its own write (node.h
     // allows it), and sometimes crash right after, so the write never happens: followers then
-    // hold entries their leader lost, which Raft must handle.
-    {
+    // hold entries their leader lost, which Raft must handle. A Ready that changes the term (a
+    // lone voter elects itself at once) sends nothing early: the new term must be durable first.
+    if (!rd.hard_state || rd.hard_state->term == n.storage.visible()->hard_state().term) {
       auto late =
           std::stable_partition(rd.messages.begin(), rd.messages.end(), [](const raft::Message& m) {
             return m.type == raft::MessageType::kAppend ||
@@ -126,7 +127,8 @@ void Cluster::HandleReady(SimNode& n) {
         network_.Send(std::move(*it), now_ticks_);
       }
       rd.messages.erase(rd.messages.begin(), late);
-      if (sent_early && !rd.entries.empty() && random_->OneIn(64)) {
+      if (config_.crash_after_early_send && sent_early && !rd.entries.empty() &&
+          random_->OneIn(64)) {
         stats_.crashes_before_leader_write++;
         Trace("crash node " + std::to_string(n.id) + " after sending appends, before its write");
         Crash(n.id);

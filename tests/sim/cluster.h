@@ -49,6 +49,9 @@ struct ClusterConfig {
   raft::Config raft;             // template: id, storage, applied, seed are set here
   uint64_t seed = 1;
   bool lying_disk = false;  // checker self-test: ignore Ready.must_sync (crashes lose acked state)
+  // Sometimes crash a leader right after it sent appends, before its own write (the
+  // randomized runs; scripted scenarios keep their nodes up unless they crash them).
+  bool crash_after_early_send = false;
 };
 
 struct SimNode {

@@ -121,6 +121,7 @@ class Simulation {
     ClusterConfig c;
     c.seed = options_.seed;
     c.lying_disk = options_.lying_disk;
+    c.crash_after_early_send = true;
     c.initial_nodes = nodes_;
     c.max_node_id = static_cast<raft::NodeId>(nodes_ + 2);
     raft::Config& r = c.raft;
