@@ -5,23 +5,6 @@
 #include "broker/placement.h"
 
 namespace skiff::broker {
-namespace {
-
-class ForwardingStateMachine : public GroupStateMachine {
- public:
-  explicit ForwardingStateMachine(std::shared_ptr<MetadataReplica> replica)
-      : replica_(std::move(replica)) {}
-  Status Restore(const raft::Snapshot& s) override { return replica_->Restore(s); }
-  void Apply(const raft::Entry& e) override { replica_->Apply(e); }
-  void OnPersisted(raft::Index i, raft::Term t) override { replica_->OnPersisted(i, t); }
-  void OnSoftState(const raft::SoftState& s, raft::Term t) override { replica_->OnSoftState(s, t); }
-  void OnStop() override { replica_->OnStop(); }
-
- private:
-  std::shared_ptr<MetadataReplica> replica_;
-};
-
-}  // namespace
 
 MetadataReplica::MetadataReplica(BrokerId self, std::function<void(MetadataView)> on_change)
     : self_(self),
@@ -30,7 +13,7 @@ MetadataReplica::MetadataReplica(BrokerId self, std::function<void(MetadataView)
 
 std::unique_ptr<GroupStateMachine> MetadataReplica::MakeStateMachine(
     std::shared_ptr<MetadataReplica> self) {
-  return std::make_unique<ForwardingStateMachine>(std::move(self));
+  return std::make_unique<SharedStateMachine<MetadataReplica>>(std::move(self));
 }
 
 MetadataView MetadataReplica::view() const {

@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include "broker/partition_entry.h"
+#include "common/coding.h"
 #include "storage/partition_log.h"
 
 namespace skiff::broker {
@@ -14,30 +15,11 @@ int64_t NowMs() {
       .count();
 }
 
-class ForwardingStateMachine : public GroupStateMachine {
- public:
-  explicit ForwardingStateMachine(std::shared_ptr<PartitionReplica> replica)
-      : replica_(std::move(replica)) {}
-  Status Restore(const raft::Snapshot& s) override { return replica_->Restore(s); }
-  void Apply(const raft::Entry& e) override { replica_->Apply(e); }
-  void OnPersisted(raft::Index i, raft::Term t) override { replica_->OnPersisted(i, t); }
-  void OnSoftState(const raft::SoftState& s, raft::Term t) override { replica_->OnSoftState(s, t); }
-  void OnStorageStatus(const Status& s) override { replica_->OnStorageStatus(s); }
-  uint64_t NextOffsetAfter(const raft::Snapshot& s) const override {
-    return replica_->NextOffsetAfter(s);
-  }
-  void OnStop() override { replica_->OnStop(); }
-
- private:
-  std::shared_ptr<PartitionReplica> replica_;
-};
-
 // A partition's Raft snapshot: the offset following the snapshot's index (8 bytes, little
 // endian), then PartitionState::EncodeSnapshot() (which carries its own CRC).
 std::string EncodePartitionSnapshot(int64_t next_offset, const PartitionState& state) {
-  std::string out(8, '\0');
-  for (int i = 0; i < 8; ++i)
-    out[i] = static_cast<char>((static_cast<uint64_t>(next_offset) >> (8 * i)) & 0xff);
+  std::string out;
+  PutFixed64(out, static_cast<uint64_t>(next_offset));
   out += state.EncodeSnapshot();
   return out;
 }
@@ -49,9 +31,7 @@ struct DecodedSnapshot {
 
 Result<DecodedSnapshot> DecodePartitionSnapshot(std::string_view data) {
   if (data.size() < 8) return CorruptionError("partition snapshot shorter than its header");
-  uint64_t next = 0;
-  for (int i = 0; i < 8; ++i)
-    next |= static_cast<uint64_t>(static_cast<uint8_t>(data[i])) << (8 * i);
+  const uint64_t next = GetFixed64(data.data());
   SKIFF_ASSIGN_OR_RETURN(PartitionState state, PartitionState::DecodeSnapshot(data.substr(8)));
   if (static_cast<int64_t>(next) < 0) return CorruptionError("partition snapshot: bad offset");
   return DecodedSnapshot{static_cast<int64_t>(next), std::move(state)};
@@ -65,7 +45,7 @@ PartitionReplica::PartitionReplica(std::string topic, int32_t partition, RaftGro
 
 std::unique_ptr<GroupStateMachine> PartitionReplica::MakeStateMachine(
     std::shared_ptr<PartitionReplica> self) {
-  return std::make_unique<ForwardingStateMachine>(std::move(self));
+  return std::make_unique<SharedStateMachine<PartitionReplica>>(std::move(self));
 }
 
 ProduceOutcome PartitionReplica::Failure(v1::ErrorCode code, std::string message) const {

@@ -1,4 +1,5 @@
 #include "broker/partition_state.h"
+#include "common/coding.h"
 
 #include <algorithm>
 #include <vector>
@@ -14,14 +15,6 @@ constexpr uint8_t kSnapshotVersion = 1;
 
 int32_t NextSequence(int32_t last_sequence) {
   return static_cast<int32_t>((int64_t{last_sequence} + 1) % kSequenceModulus);
-}
-
-void PutFixed32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-void PutFixed64(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
 // Reads fixed-width little-endian fields; once a read runs past the end, ok() is false for good

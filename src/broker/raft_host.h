@@ -64,6 +64,32 @@ class GroupStateMachine {
   virtual void OnStop() {}
 };
 
+// The GroupStateMachine the host owns, for a replica object that others (services reading
+// its watermarks) share: forwards every callback the replica defines.
+template <typename Replica>
+class SharedStateMachine final : public GroupStateMachine {
+ public:
+  explicit SharedStateMachine(std::shared_ptr<Replica> replica) : replica_(std::move(replica)) {}
+  Status Restore(const raft::Snapshot& s) override { return replica_->Restore(s); }
+  void Apply(const raft::Entry& e) override { replica_->Apply(e); }
+  void OnPersisted(raft::Index i, raft::Term t) override { replica_->OnPersisted(i, t); }
+  void OnSoftState(const raft::SoftState& s, raft::Term t) override { replica_->OnSoftState(s, t); }
+  void OnStorageStatus(const Status& s) override {
+    if constexpr (requires { replica_->OnStorageStatus(s); }) replica_->OnStorageStatus(s);
+  }
+  uint64_t NextOffsetAfter(const raft::Snapshot& s) const override {
+    if constexpr (requires { replica_->NextOffsetAfter(s); }) {
+      return replica_->NextOffsetAfter(s);
+    } else {
+      return 0;
+    }
+  }
+  void OnStop() override { replica_->OnStop(); }
+
+ private:
+  std::shared_ptr<Replica> replica_;
+};
+
 struct RaftHostOptions {
   int workers = 2;
   std::chrono::milliseconds tick{20};
