@@ -387,6 +387,10 @@ void Broker::MaintenanceLoop() {
       next_retention_ = Clock::now() + tuning_.retention_check_interval;
       EnforceRetention();
     }
+    if (Clock::now() >= next_in_sync_) {
+      next_in_sync_ = Clock::now() + tuning_.in_sync_check_interval;
+      UpdateInSyncReplicas();
+    }
     MetadataView view = metadata_->view();
     if (tuning_.leader_rebalance_interval.count() > 0 && Clock::now() >= next_rebalance_) {
       next_rebalance_ = Clock::now() + tuning_.leader_rebalance_interval;
@@ -443,6 +447,21 @@ void Broker::EnforceRetention() {
         std::lock_guard lock(compact_mu_);
         to_compact_.push_back(replica->group());
       }
+    });
+  }
+}
+
+void Broker::UpdateInSyncReplicas() {
+  std::vector<std::shared_ptr<PartitionReplica>> led;
+  {
+    std::shared_lock lock(partitions_mu_);
+    for (auto& [id, p] : partitions_) {
+      if (p->is_leader() || !p->in_sync().empty()) led.push_back(p);
+    }
+  }
+  for (auto& replica : led) {
+    host_->Run(replica->group(), [replica](GroupHandle* g) {
+      if (g != nullptr) replica->UpdateInSync(g);
     });
   }
 }

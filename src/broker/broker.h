@@ -52,6 +52,8 @@ struct BrokerTuning {
   // How often a broker hands the partitions it leads back to their preferred leader (the
   // first replica, spread evenly by placement) when that broker is alive again. 0 = never.
   std::chrono::milliseconds leader_rebalance_interval{30000};
+  // How often a leader recomputes its partitions' in-sync replicas (Metadata, DescribeCluster).
+  std::chrono::milliseconds in_sync_check_interval{1000};
 };
 
 // A partition as a service sees it.
@@ -114,6 +116,7 @@ class Broker {
   void AddLearners(const MetadataView& view);
   void EnforceRetention();
   void RebalanceLeaders(const MetadataView& view);
+  void UpdateInSyncReplicas();
   std::string RaftAddressOf(int64_t broker) const;
 
   const BrokerOptions options_;
@@ -141,6 +144,7 @@ class Broker {
   std::chrono::steady_clock::time_point leading_metadata_since_{};
   std::chrono::steady_clock::time_point next_retention_{};  // maintenance thread only
   std::chrono::steady_clock::time_point next_rebalance_{};  // maintenance thread only
+  std::chrono::steady_clock::time_point next_in_sync_{};    // maintenance thread only
   std::mutex compact_mu_;
   std::vector<RaftGroupId> to_compact_;  // guarded by compact_mu_: retention freed a prefix
   // Metadata leader: when each broker was first seen registered (maintenance thread only).

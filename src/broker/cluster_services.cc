@@ -38,7 +38,29 @@ void FillTopic(Broker* broker, const TopicRecord& t, v1::TopicMetadata* out) {
     pm->set_leader(broker->PartitionLeader(p.group, &term));
     pm->set_leader_epoch(static_cast<int64_t>(term));
     for (int64_t r : p.replicas) pm->add_replicas(r);
+    // Only the leader knows who keeps up; a broker that does not lead the partition leaves
+    // in_sync empty (ask the leader's broker).
+    if (auto ref = broker->FindPartition(t.name, p.partition);
+        ref.ok() && ref->replica && ref->replica->is_leader()) {
+      for (int64_t r : ref->replica->in_sync()) pm->add_in_sync(r);
+    }
   }
+}
+
+// Under-replicated: a replica's broker is not alive (every broker knows this), or — for a
+// partition this broker leads — fewer replicas are in sync than there are replicas.
+bool IsUnderReplicated(const MetadataState& view, const TopicRecord& t, const PartitionRecord& p,
+                       Broker* broker) {
+  for (int64_t r : p.replicas) {
+    const BrokerRecord* b = view.broker(r);
+    if (b == nullptr || !b->alive) return true;
+  }
+  auto ref = broker->FindPartition(t.name, p.partition);
+  if (ref.ok() && ref->replica && ref->replica->is_leader()) {
+    const size_t in_sync = ref->replica->in_sync().size();
+    return in_sync > 0 && in_sync < p.replicas.size();
+  }
+  return false;
 }
 
 class MetadataServiceImpl final : public v1::MetadataService::Service {
@@ -188,17 +210,19 @@ class AdminServiceImpl final : public v1::AdminService::Service {
     for (const auto& v : broker_->options().metadata_voters) {
       response->add_metadata_voters(v.broker_id);
     }
-    int32_t partitions = 0, leaderless = 0;
+    int32_t partitions = 0, leaderless = 0, under_replicated = 0;
     for (const TopicRecord* t : view->topics()) {
       for (const PartitionRecord& p : t->partitions) {
         ++partitions;
         if (broker_->PartitionLeader(p.group) < 0) ++leaderless;
+        if (IsUnderReplicated(*view, *t, p, broker_)) ++under_replicated;
       }
     }
     response->set_topic_count(static_cast<int32_t>(view->topics().size()));
     response->set_partition_count(partitions);
     // Only partitions with a replica here are known; the count is this broker's view.
     response->set_leaderless_partitions(leaderless);
+    response->set_under_replicated_partitions(under_replicated);
     return grpc::Status::OK;
   }
 

@@ -2,6 +2,8 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
+
 #include "broker/partition_entry.h"
 #include "common/coding.h"
 #include "storage/partition_log.h"
@@ -248,6 +250,30 @@ void PartitionReplica::OnSoftState(const raft::SoftState& soft, raft::Term term)
     acks_leader_.clear();
   }
   leading_ = leading;
+}
+
+void PartitionReplica::UpdateInSync(GroupHandle* handle) {
+  std::vector<int64_t> in_sync;
+  if (handle->node->IsLeader()) {
+    const raft::NodeStatus status = handle->node->GetStatus();
+    in_sync.push_back(static_cast<int64_t>(self_.value()));
+    for (auto [node, match] : status.match) {
+      if (node != self_.value() && match >= previous_commit_) {
+        in_sync.push_back(static_cast<int64_t>(node));
+      }
+    }
+    std::sort(in_sync.begin(), in_sync.end());
+    previous_commit_ = status.hard_state.commit;
+  } else {
+    previous_commit_ = 0;
+  }
+  std::lock_guard lock(in_sync_mu_);
+  in_sync_ = std::move(in_sync);
+}
+
+std::vector<int64_t> PartitionReplica::in_sync() const {
+  std::lock_guard lock(in_sync_mu_);
+  return in_sync_;
 }
 
 void PartitionReplica::SetRetention(int64_t retention_ms, int64_t retention_bytes) {

@@ -65,6 +65,13 @@ class PartitionReplica {
   // Returns the payload bytes freed.
   Result<uint64_t> ApplyRetention(GroupHandle* handle, int64_t now_ms);
 
+  // Worker thread, on the leader: recomputes the in-sync replicas — those whose log holds
+  // everything that was committed at the previous check (so a follower that keeps up with a
+  // steady stream of writes stays in sync, and one that stopped drops out within two checks).
+  void UpdateInSync(GroupHandle* handle);
+  // Any thread: the last in-sync set computed while this replica led (empty otherwise).
+  std::vector<int64_t> in_sync() const;
+
   // Any thread. The topic's retention (from its effective config; -1 = unlimited).
   void SetRetention(int64_t retention_ms, int64_t retention_bytes);
 
@@ -131,6 +138,10 @@ class PartitionReplica {
   std::atomic<raft::Index> applied_index_{0};
   std::atomic<int64_t> leader_{-1};
   std::atomic<uint64_t> term_{0};
+  raft::Index previous_commit_ = 0;  // worker thread only
+  mutable std::mutex in_sync_mu_;
+  std::vector<int64_t> in_sync_;  // guarded by in_sync_mu_
+
   std::mutex retention_mu_;
   storage::RetentionPolicy retention_;  // guarded by retention_mu_
 

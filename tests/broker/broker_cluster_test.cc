@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "broker/broker.h"
@@ -71,6 +72,7 @@ class BrokerClusterTest : public ::testing::Test {
     tuning.retention_check_interval = std::chrono::milliseconds(100);
     tuning.liveness_timeout = std::chrono::milliseconds(1500);
     tuning.leader_rebalance_interval = std::chrono::milliseconds(500);
+    tuning.in_sync_check_interval = std::chrono::milliseconds(200);
     return tuning;
   }
 
@@ -109,6 +111,7 @@ class BrokerClusterTest : public ::testing::Test {
     const auto deadline = Clock::now() + std::chrono::seconds(20);
     while (Clock::now() < deadline) {
       for (auto& b : *brokers_) {
+        if (b == nullptr) continue;  // stopped by the test
         auto ref = b->FindPartition(topic, partition);
         if (ref.ok() && ref->replica && ref->replica->is_leader()) {
           return static_cast<int>(b->id().value());
@@ -499,10 +502,44 @@ TEST_F(BrokerClusterTest, TransferLeadershipMovesItAndRebalancingBringsItBack) {
 }
 
 TEST_F(BrokerClusterTest, ADeadBrokerIsMarkedNotAliveAndAliveAgainAfterItReturns) {
-  // Stop a broker that does not lead the metadata group, so the leader can judge it.
+  CreateTopic("isr", 1, 3);
+  // Stop a broker that leads neither the metadata group nor the partition, so both leaders
+  // can judge it.
   const int64_t controller = (*brokers_)[0]->metadata_leader();
   ASSERT_GT(controller, 0);
-  const int victim = static_cast<int>(controller % 3 + 1);
+  // Leadership may still move to the preferred leader (rebalancing): keep the victim away
+  // from both, and ask whoever leads at the time.
+  const int partition_leader = LeaderOf("isr", 0);
+  ASSERT_GT(partition_leader, 0);
+  const int preferred = static_cast<int>((*brokers_)[0]->FindPartition("isr", 0)->replicas.front());
+  int victim = 1;
+  while (victim == controller || victim == partition_leader || victim == preferred) ++victim;
+  if (victim > 3) GTEST_SKIP() << "no broker leads nothing here; placement put all on two";
+  auto in_sync = [&] {
+    v1::MetadataRequest req;
+    req.add_topics("isr");
+    v1::MetadataResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(
+        v1::MetadataService::NewStub(Channel(LeaderOf("isr", 0)))->Metadata(&ctx, req, &resp).ok());
+    return resp.topics_size() == 1 ? resp.topics(0).partitions(0).in_sync_size() : -1;
+  };
+  auto under_replicated = [&] {
+    v1::DescribeClusterResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(v1::AdminService::NewStub(Channel(LeaderOf("isr", 0)))
+                    ->DescribeCluster(&ctx, v1::DescribeClusterRequest(), &resp)
+                    .ok());
+    return resp.under_replicated_partitions();
+  };
+  auto eventually = [&](const std::function<bool()>& condition) {
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (Clock::now() < deadline && !condition()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return condition();
+  };
+  ASSERT_TRUE(eventually([&] { return in_sync() == 3; })) << "in_sync " << in_sync();
   const BrokerOptions victim_options = (*brokers_)[victim - 1]->options();
   (*brokers_)[victim - 1]->Shutdown(std::chrono::milliseconds(0));
   (*brokers_)[victim - 1].reset();
@@ -519,10 +556,14 @@ TEST_F(BrokerClusterTest, ADeadBrokerIsMarkedNotAliveAndAliveAgainAfterItReturns
     return alive(victim) == want;
   };
   EXPECT_TRUE(wait_for(false)) << "broker " << victim << " never marked dead";
+  ASSERT_TRUE(ProduceToLeader("isr", 0, MakeBatch({"while-down"})).error() == v1::ERROR_NONE);
+  EXPECT_TRUE(eventually([&] { return in_sync() == 2; })) << "in_sync " << in_sync();
+  EXPECT_GE(under_replicated(), 1);
   auto restarted = Broker::Start(victim_options, Tuning());
   ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
   (*brokers_)[victim - 1] = std::move(*restarted);
   EXPECT_TRUE(wait_for(true)) << "broker " << victim << " never marked alive again";
+  EXPECT_TRUE(eventually([&] { return in_sync() == 3; })) << "in_sync " << in_sync();
 }
 
 TEST_F(BrokerClusterTest, ABrokerOutsideTheVotersJoinsAsALearnerAndHostsReplicas) {
