@@ -221,6 +221,67 @@ TEST_F(BrokerClusterTest, ProduceStreamPipelinesAndAnswersInOrder) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
+TEST_F(BrokerClusterTest, SubscribeStreamsCommittedRecordsAsTheyArrive) {
+  CreateTopic("sub", 1, 3);
+  ASSERT_EQ(ProduceToLeader("sub", 0, MakeBatch({"first"})).error(), v1::ERROR_NONE);
+  const int leader = LeaderOf("sub", 0);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::SubscribeRequest req;
+  req.set_topic("sub");
+  req.set_offset(0);
+  auto stream = v1::FetchService::NewStub(Channel(leader))->Subscribe(&ctx, req);
+  std::thread producer([&] {
+    for (int i = 0; i < 3; ++i) ProduceToLeader("sub", 0, MakeBatch({"live" + std::to_string(i)}));
+  });
+  std::vector<std::string> got;
+  v1::FetchResponse resp;
+  while (got.size() < 4 && stream->Read(&resp)) {
+    ASSERT_EQ(resp.error(), v1::ERROR_NONE) << resp.error_message();
+    for (const auto& v : Values(resp)) got.push_back(v);
+  }
+  producer.join();
+  ctx.TryCancel();
+  EXPECT_EQ(got, (std::vector<std::string>{"first", "live0", "live1", "live2"}));
+}
+
+TEST_F(BrokerClusterTest, ListOffsetsFindsEarliestLatestAndByTimestamp) {
+  CreateTopic("offsets", 1, 3);
+  std::vector<v1::Record> records(2);
+  records[0].set_value("old");
+  records[0].set_timestamp_ms(1000);
+  records[1].set_value("older-batch-end");
+  records[1].set_timestamp_ms(2000);
+  auto early = BuildRecordBatch(records, v1::COMPRESSION_NONE);
+  ASSERT_TRUE(early.ok());
+  early->set_producer_id(-1);
+  ASSERT_EQ(ProduceToLeader("offsets", 0, *early).error(), v1::ERROR_NONE);
+  records[0].set_timestamp_ms(5000);
+  records[1].set_timestamp_ms(6000);
+  auto late = BuildRecordBatch(records, v1::COMPRESSION_NONE);
+  ASSERT_TRUE(late.ok());
+  late->set_producer_id(-1);
+  ASSERT_EQ(ProduceToLeader("offsets", 0, *late).error(), v1::ERROR_NONE);
+  auto list = [&](v1::OffsetSpec spec, int64_t ts) {
+    v1::ListOffsetsRequest req;
+    req.set_topic("offsets");
+    req.set_spec(spec);
+    req.set_timestamp_ms(ts);
+    v1::ListOffsetsResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(v1::FetchService::NewStub(Channel(LeaderOf("offsets", 0)))
+                    ->ListOffsets(&ctx, req, &resp)
+                    .ok());
+    EXPECT_EQ(resp.error(), v1::ERROR_NONE) << resp.error_message();
+    return resp.offset();
+  };
+  EXPECT_EQ(list(v1::OFFSET_SPEC_EARLIEST, 0), 0);
+  EXPECT_EQ(list(v1::OFFSET_SPEC_LATEST, 0), 4);
+  EXPECT_EQ(list(v1::OFFSET_SPEC_TIMESTAMP, 1500), 0);  // the first batch reaches 2000
+  EXPECT_EQ(list(v1::OFFSET_SPEC_TIMESTAMP, 2500), 2);  // only the second batch is that recent
+  EXPECT_EQ(list(v1::OFFSET_SPEC_TIMESTAMP, 9000), -1);
+}
+
 TEST_F(BrokerClusterTest, AcksLeaderAndNoneAreAcceptedAndCommitted) {
   CreateTopic("acks", 1, 3);
   auto r1 = ProduceToLeader("acks", 0, MakeBatch({"x"}), v1::ACKS_LEADER);
