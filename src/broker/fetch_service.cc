@@ -93,6 +93,13 @@ class FetchServiceImpl final : public v1::FetchService::Service {
       return grpc::Status::OK;
     }
     PartitionReplica& replica = *where.replica;
+    if (!replica.is_serving_leader()) {
+      // A new leader still applying its predecessor's entries has a stale high watermark;
+      // an answer from it (e.g. "no batch that recent") could be wrong.
+      response->set_error(v1::LEADER_NOT_AVAILABLE);
+      response->set_error_message("the new leader is still catching up; retry shortly");
+      return grpc::Status::OK;
+    }
     const int64_t hw = replica.high_watermark();
     switch (request->spec()) {
       case v1::OFFSET_SPEC_EARLIEST:

@@ -195,6 +195,7 @@ void PartitionReplica::Apply(const raft::Entry& entry) {
     // Everything before the first entry of our term is applied now, and nothing of ours was
     // proposed before it: the offsets we hand out continue from here.
     leader_ready_ = true;
+    serving_.store(true);
     proposed_end_offset_ = applied_end_offset_;
   }
   // Answer every acks=ALL waiter at or below this index.
@@ -239,10 +240,12 @@ void PartitionReplica::OnSoftState(const raft::SoftState& soft, raft::Term term)
   if (leading && (!leading_ || term != leading_term_)) {
     leading_term_ = term;
     leader_ready_ = false;
+    serving_.store(false);
   }
   if (!leading && leading_) {
     state_.ClearPending();
     leader_ready_ = false;
+    serving_.store(false);
     // acks=LEADER waiters not yet durable here will not become so under our leadership.
     for (auto& [index, w] : acks_leader_) {
       Answer(w, Failure(v1::NOT_LEADER, "leadership moved before the batch was stored"));

@@ -80,6 +80,8 @@ class PartitionReplica {
   raft::Index applied_index() const { return applied_index_.load(); }
   int64_t leader() const { return leader_.load(); }  // broker id, -1 unknown
   bool is_leader() const { return leader_.load() == static_cast<int64_t>(self_.value()); }
+  // Leads and has applied the first entry of its term: its high watermark is current.
+  bool is_serving_leader() const { return is_leader() && serving_.load(); }
   uint64_t leader_term() const { return term_.load(); }
   // Blocks until the high watermark exceeds `offset`, the deadline passes or Close(); returns
   // the high watermark.
@@ -137,6 +139,7 @@ class PartitionReplica {
   std::atomic<int64_t> high_watermark_{0};
   std::atomic<raft::Index> applied_index_{0};
   std::atomic<int64_t> leader_{-1};
+  std::atomic<bool> serving_{false};  // leader_ready_, for other threads
   std::atomic<uint64_t> term_{0};
   raft::Index previous_commit_ = 0;  // worker thread only
   mutable std::mutex in_sync_mu_;

@@ -247,17 +247,23 @@ TEST_F(BrokerClusterTest, SubscribeStreamsCommittedRecordsAsTheyArrive) {
 
 TEST_F(BrokerClusterTest, ListOffsetsFindsEarliestLatestAndByTimestamp) {
   CreateTopic("offsets", 1, 3);
+  // Recent create times: older ones would be deleted by the default 7-day retention (the
+  // fixture checks retention every 100 ms).
+  const int64_t base = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count() -
+                       100000;
   std::vector<v1::Record> records(2);
   records[0].set_value("old");
-  records[0].set_timestamp_ms(1000);
+  records[0].set_timestamp_ms(base + 1000);
   records[1].set_value("older-batch-end");
-  records[1].set_timestamp_ms(2000);
+  records[1].set_timestamp_ms(base + 2000);
   auto early = BuildRecordBatch(records, v1::COMPRESSION_NONE);
   ASSERT_TRUE(early.ok());
   early->set_producer_id(-1);
   ASSERT_EQ(ProduceToLeader("offsets", 0, *early).error(), v1::ERROR_NONE);
-  records[0].set_timestamp_ms(5000);
-  records[1].set_timestamp_ms(6000);
+  records[0].set_timestamp_ms(base + 5000);
+  records[1].set_timestamp_ms(base + 6000);
   auto late = BuildRecordBatch(records, v1::COMPRESSION_NONE);
   ASSERT_TRUE(late.ok());
   late->set_producer_id(-1);
@@ -268,18 +274,24 @@ TEST_F(BrokerClusterTest, ListOffsetsFindsEarliestLatestAndByTimestamp) {
     req.set_spec(spec);
     req.set_timestamp_ms(ts);
     v1::ListOffsetsResponse resp;
-    grpc::ClientContext ctx;
-    EXPECT_TRUE(v1::FetchService::NewStub(Channel(LeaderOf("offsets", 0)))
-                    ->ListOffsets(&ctx, req, &resp)
-                    .ok());
+    // Leadership may move meanwhile (rebalancing): retry, bounded, on a retriable answer.
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      grpc::ClientContext ctx;
+      resp.Clear();
+      EXPECT_TRUE(v1::FetchService::NewStub(Channel(LeaderOf("offsets", 0)))
+                      ->ListOffsets(&ctx, req, &resp)
+                      .ok());
+      if (resp.error() != v1::NOT_LEADER && resp.error() != v1::LEADER_NOT_AVAILABLE) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     EXPECT_EQ(resp.error(), v1::ERROR_NONE) << resp.error_message();
     return resp.offset();
   };
   EXPECT_EQ(list(v1::OFFSET_SPEC_EARLIEST, 0), 0);
   EXPECT_EQ(list(v1::OFFSET_SPEC_LATEST, 0), 4);
-  EXPECT_EQ(list(v1::OFFSET_SPEC_TIMESTAMP, 1500), 0);  // the first batch reaches 2000
-  EXPECT_EQ(list(v1::OFFSET_SPEC_TIMESTAMP, 2500), 2);  // only the second batch is that recent
-  EXPECT_EQ(list(v1::OFFSET_SPEC_TIMESTAMP, 9000), -1);
+  EXPECT_EQ(list(v1::OFFSET_SPEC_TIMESTAMP, base + 1500), 0);  // the first batch reaches +2000
+  EXPECT_EQ(list(v1::OFFSET_SPEC_TIMESTAMP, base + 2500), 2);  // only the second is that recent
+  EXPECT_EQ(list(v1::OFFSET_SPEC_TIMESTAMP, base + 9000), -1);
 }
 
 TEST_F(BrokerClusterTest, AcksLeaderAndNoneAreAcceptedAndCommitted) {
