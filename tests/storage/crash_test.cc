@@ -143,10 +143,13 @@ class PowerCutTest : public ::testing::Test {
     mounts_.erase(std::find(mounts_.begin(), mounts_.end(), dir));
   }
   std::vector<std::string> mounts_;
+  // A member, not a local of the test body: it must outlive TearDown, which unmounts what lives
+  // inside it. (As a local it was removed while still mounted, leaving a directory behind.)
+  testing::TempDir dir_;
 };
 
 TEST_F(PowerCutTest, AcknowledgedEntriesSurviveLosingUnsyncedWrites) {
-  testing::TempDir dir;
+  testing::TempDir& dir = dir_;
   const std::string image = dir.path() + "/disk.img";
   const std::string live = dir.path() + "/live";
   if (Shell("truncate -s 256M " + image) != 0 || Shell("mkfs.ext4 -q -F " + image) != 0) {
