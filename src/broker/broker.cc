@@ -370,6 +370,15 @@ Result<internal::MetadataResult> Broker::ProposeMetadata(internal::MetadataComma
   return last;
 }
 
+void Broker::ReportFatalStorageError() {
+  if (storage_failure_reported_) return;
+  Status fatal = store_->FatalWriteError();
+  if (fatal.ok()) return;
+  storage_failure_reported_ = true;
+  LOG(ERROR) << "broker " << id_ << ": storage refuses writes until restart: " << fatal.ToString();
+  if (auto* health = client_server_->GetHealthCheckService()) health->SetServingStatus(false);
+}
+
 void Broker::MaintenanceLoop() {
   while (true) {
     {
@@ -391,6 +400,7 @@ void Broker::MaintenanceLoop() {
       next_in_sync_ = Clock::now() + tuning_.in_sync_check_interval;
       UpdateInSyncReplicas();
     }
+    ReportFatalStorageError();
     MetadataView view = metadata_->view();
     if (tuning_.leader_rebalance_interval.count() > 0 && Clock::now() >= next_rebalance_) {
       next_rebalance_ = Clock::now() + tuning_.leader_rebalance_interval;

@@ -117,6 +117,9 @@ class Broker {
   void EnforceRetention();
   void RebalanceLeaders(const MetadataView& view);
   void UpdateInSyncReplicas();
+  // Once the store refuses writes until a restart, says NOT_SERVING on the health service so
+  // that an orchestrator restarts the broker (reads keep being served meanwhile).
+  void ReportFatalStorageError();
   std::string RaftAddressOf(int64_t broker) const;
 
   const BrokerOptions options_;
@@ -138,6 +141,7 @@ class Broker {
   int raft_port_ = 0;
 
   std::atomic<bool> stopping_{false};
+  bool storage_failure_reported_ = false;  // maintenance thread only
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   std::thread maintenance_;

@@ -313,7 +313,12 @@ Result<uint64_t> PartitionReplica::ApplyRetention(GroupHandle* handle, int64_t n
   return cut.bytes;
 }
 
-void PartitionReplica::OnStorageStatus(const Status& status) { storage_status_ = status; }
+void PartitionReplica::OnStorageStatus(const Status& status) {
+  storage_status_ = status;
+  // Who leads is unknown while this replica cannot write (see RaftHost); the host restores it
+  // with OnSoftState once writes succeed again.
+  if (!status.ok()) leader_.store(-1);
+}
 
 void PartitionReplica::OnStop() {
   for (auto* waiters : {&acks_all_, &acks_leader_}) {

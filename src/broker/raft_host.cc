@@ -418,7 +418,13 @@ void RaftHost::ProcessReadies(Worker& worker) {
     LOG_EVERY_N(ERROR, 50) << "worker " << worker.index << ": persisting " << pending.size()
                            << " groups failed: " << written.ToString();
     for (auto& p : pending) {
-      if (!p.group->storage_failed) p.group->sm->OnStorageStatus(written);
+      if (!p.group->storage_failed) {
+        p.group->sm->OnStorageStatus(written);
+        // Until it can write again this replica takes no part in its group (its votes, acks
+        // and heartbeats wait on the write), so it must not keep advertising a leadership it
+        // has most likely lost, or a leader it can no longer follow.
+        PublishLeadership(p.group->id, raft::SoftState{}, p.group->term);
+      }
       p.group->storage_failed = true;
       p.group->unpersisted = std::move(p.ready);
       // Retried at the next tick, not in a busy loop against a full disk.
@@ -435,6 +441,8 @@ void RaftHost::ProcessReadies(Worker& worker) {
     if (g->storage_failed) {
       g->storage_failed = false;
       g->sm->OnStorageStatus(Status());
+      PublishLeadership(g->id, g->soft, g->term);
+      g->sm->OnSoftState(g->soft, g->term);
     }
     if (rd.hard_state) g->term = rd.hard_state->term;
     if (rd.soft_state && !rd.hard_state) g->term = g->node->GetStatus().hard_state.term;

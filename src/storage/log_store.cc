@@ -12,6 +12,8 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
@@ -120,6 +122,10 @@ Result<std::unique_ptr<LogStore>> LogStore::Open(const std::string& dir, LogStor
   db_options.max_manifest_file_size = 64 << 20;
 
   db_options.allow_fallocate = o.allow_fallocate;
+  if (o.file_system) {
+    store->env_ = rocksdb::NewCompositeEnv(o.file_system);
+    db_options.env = store->env_.get();
+  }
   auto cache = rocksdb::NewLRUCache(o.block_cache_size_bytes);
   const uint64_t small_buffer = std::min<uint64_t>(8 << 20, o.log_write_buffer_size_bytes);
 
@@ -235,6 +241,16 @@ Status LogStore::Commit(rocksdb::WriteBatch* batch, bool sync) {
         if (st.code() != StatusCode::kResourceExhausted &&
             last_write_error_.code() == StatusCode::kResourceExhausted) {
           return ResourceExhaustedError(last_write_error_.message() + "; " + st.message());
+        }
+        if (last_write_error_.code() == StatusCode::kIoError) {
+          // A failed WAL write or sync is unrecoverable in RocksDB 7.8: its WAL writer stays
+          // failed. Reopening in-process would also trust pages that a failed fsync may have
+          // left behind (Linux can drop them), so, like Kafka's offline log dir and etcd, the
+          // store stays read-only until the process restarts on a healthy disk.
+          fatal_write_error_ =
+              IoError("writes refused after an I/O error (" + last_write_error_.message() +
+                      "); reads still work; restart the broker once the disk is healthy");
+          return fatal_write_error_;
         }
         return st;
       }
@@ -356,6 +372,11 @@ Status LogStore::ScanMetadata(
     fn(key, body);
   }
   return FromRocks(it->status(), "scan metadata");
+}
+
+Status LogStore::FatalWriteError() const {
+  std::lock_guard lock(resume_mu_);
+  return fatal_write_error_;
 }
 
 Status LogStore::SyncWal() { return FromRocks(db_->SyncWAL(), "sync WAL"); }

@@ -69,6 +69,8 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Env;
+class FileSystem;
 class WriteBatch;
 }  // namespace rocksdb
 
@@ -107,6 +109,9 @@ struct LogStoreOptions {
   // can hang in RocksDB 7.8 (seen here in WaitForFlushMemTables). Reads keep working and
   // writes resume as soon as space returns. Like Redpanda's storage_min_free_bytes.
   uint64_t min_free_bytes = 64ull << 20;
+  // The file system RocksDB uses; null means the operating system's. Tests wrap it to inject
+  // I/O errors (a failing fsync) that a real disk produces only rarely.
+  std::shared_ptr<rocksdb::FileSystem> file_system;
 };
 
 // A snapshot received from a leader, to install (replaces the group's whole log).
@@ -162,6 +167,11 @@ class LogStore {
   // Compacts a group's deleted prefix away so its blob files can be freed.
   Status CompactGroupPrefix(RaftGroupId group);
 
+  // Why writes are refused until the process restarts (an I/O error RocksDB cannot resume
+  // from, such as a failed fsync), or OK. A full disk does not count: writes resume by
+  // themselves once space returns.
+  Status FatalWriteError() const;
+
   const LogStoreOptions& options() const { return options_; }
 
  private:
@@ -176,6 +186,7 @@ class LogStore {
 
   const std::string dir_;
   LogStoreOptions options_;
+  std::unique_ptr<rocksdb::Env> env_;  // wraps options_.file_system; outlives db_
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* log_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* state_cf_ = nullptr;
@@ -188,8 +199,9 @@ class LogStore {
   std::unordered_map<RaftGroupId, std::unique_ptr<PartitionLog>> groups_;  // guarded
 
   std::atomic<bool> needs_resume_{false};
-  std::mutex resume_mu_;
-  Status last_write_error_;  // guarded by resume_mu_
+  mutable std::mutex resume_mu_;
+  Status last_write_error_;   // guarded by resume_mu_
+  Status fatal_write_error_;  // guarded by resume_mu_
 
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;

@@ -1,0 +1,144 @@
+// fsync failing with EIO: the write that needed the sync fails with kIoError and is not
+// installed, reads keep serving every acknowledged entry, further writes are refused with a
+// clear error (RocksDB cannot resume a failed WAL, and pages a failed fsync touched are not to be
+// trusted) until the store is reopened, and after a reopen every acknowledged entry is intact
+// and writes resume. The failed write itself is an
+// "unknown" outcome (its bytes reached the page cache), so after the reopen it may be present;
+// it must never be present while the store that refused it is still running.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <rocksdb/file_system.h>
+
+#include "failing_sync_file_system.h"
+#include "storage/log_store.h"
+#include "storage/partition_log.h"
+#include "storage_test_util.h"
+
+namespace skiff::storage {
+namespace {
+
+using testing::FailingSyncFileSystem;
+using testing::MakeEntry;
+
+constexpr RaftGroupId kGroupA{1};
+constexpr RaftGroupId kGroupB{2};
+
+std::string Payload(RaftGroupId group, raft::Index i) {
+  return "g" + std::to_string(group.value()) + "i" + std::to_string(i) + std::string(900, 'x');
+}
+
+class SyncFailureTest : public ::testing::Test {
+ protected:
+  void Open() {
+    LogStoreOptions options;
+    options.classifier = testing::TestClassifier;
+    options.file_system = fs_;
+    auto s = LogStore::Open(dir_.path() + "/db", options);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+  }
+
+  // One write of the next entry of both groups (a group commit).
+  Status AppendBoth(raft::Index index) {
+    std::vector<GroupWrite> writes(2);
+    writes[0].group = kGroupA;
+    writes[0].entries = {MakeEntry(index, 1, Payload(kGroupA, index))};
+    writes[1].group = kGroupB;
+    writes[1].entries = {MakeEntry(index, 1, Payload(kGroupB, index))};
+    return store_->Write(writes);
+  }
+
+  void ExpectAcknowledged(raft::Index acked) {
+    for (RaftGroupId g : {kGroupA, kGroupB}) {
+      PartitionLog* log = *store_->Group(g);
+      auto entries = log->Entries(1, acked + 1, UINT64_MAX);
+      ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+      ASSERT_EQ(entries->size(), acked);
+      for (const raft::Entry& e : *entries) {
+        ASSERT_EQ(e.data.ToString(), Payload(g, e.index))
+            << "group " << g.value() << " " << e.index;
+      }
+    }
+  }
+
+  testing::TempDir dir_;
+  std::shared_ptr<FailingSyncFileSystem> fs_ =
+      std::make_shared<FailingSyncFileSystem>(rocksdb::FileSystem::Default());
+  std::unique_ptr<LogStore> store_;
+};
+
+TEST_F(SyncFailureTest, FailedSyncFailsTheWriteReadsWorkWritesResumeAfterReopen) {
+  Open();
+  raft::Index acked = 0;
+  for (; acked < 20; ++acked) ASSERT_TRUE(AppendBoth(acked + 1).ok());
+
+  fs_->set_failing(true);
+  Status failed = AppendBoth(acked + 1);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_GT(fs_->failed_syncs(), 0);
+  EXPECT_EQ(failed.code(), StatusCode::kIoError) << failed.ToString();
+  EXPECT_NE(failed.message().find("EIO"), std::string::npos) << failed.ToString();
+  // Neither group installed the failed write; the acknowledged prefix reads back intact.
+  EXPECT_EQ((*store_->Group(kGroupA))->LastIndex(), acked);
+  EXPECT_EQ((*store_->Group(kGroupB))->LastIndex(), acked);
+  ExpectAcknowledged(acked);
+
+  // Even once the disk syncs again, the running store refuses writes, saying why and what to do;
+  // it never acknowledges a write it cannot vouch for.
+  fs_->set_failing(false);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    Status refused = AppendBoth(acked + 1);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.code(), StatusCode::kIoError) << refused.ToString();
+    EXPECT_NE(refused.message().find("EIO"), std::string::npos) << refused.ToString();
+    EXPECT_NE(refused.message().find("restart"), std::string::npos) << refused.ToString();
+  }
+  ExpectAcknowledged(acked);
+
+  // Restarted on the healthy disk: everything acknowledged is there and writes resume. The
+  // failed write may have reached the disk; then both groups have it, whole.
+  store_.reset();
+  Open();
+  const raft::Index last = (*store_->Group(kGroupA))->LastIndex();
+  ASSERT_TRUE(last == acked || last == acked + 1) << last;
+  EXPECT_EQ((*store_->Group(kGroupB))->LastIndex(), last);
+  ExpectAcknowledged(acked);
+  acked = last;
+  for (int i = 0; i < 10; ++i, ++acked) ASSERT_TRUE(AppendBoth(acked + 1).ok());
+  ExpectAcknowledged(acked);
+}
+
+TEST_F(SyncFailureTest, ReopenAfterFailedSyncKeepsEveryAcknowledgedEntry) {
+  Open();
+  raft::Index acked = 0;
+  for (; acked < 50; ++acked) ASSERT_TRUE(AppendBoth(acked + 1).ok());
+  fs_->set_failing(true);
+  ASSERT_FALSE(AppendBoth(acked + 1).ok());
+  ExpectAcknowledged(acked);
+
+  // The broker stops without the disk recovering (the close cannot sync either), then restarts
+  // on a disk that works.
+  store_.reset();
+  fs_->set_failing(false);
+  Open();
+  for (RaftGroupId g : {kGroupA, kGroupB}) {
+    PartitionLog* log = *store_->Group(g);
+    // The failed write is an unknown outcome: present whole, or absent; never torn.
+    ASSERT_GE(log->LastIndex(), acked);
+    ASSERT_LE(log->LastIndex(), acked + 1);
+    auto entries = log->Entries(1, log->LastIndex() + 1, UINT64_MAX);
+    ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+    for (const raft::Entry& e : *entries) ASSERT_EQ(e.data.ToString(), Payload(g, e.index));
+  }
+  ExpectAcknowledged(acked);
+  // One WriteBatch: both groups got the failed write, or neither did. Writes go on from there.
+  const raft::Index last = (*store_->Group(kGroupA))->LastIndex();
+  EXPECT_EQ((*store_->Group(kGroupB))->LastIndex(), last);
+  ASSERT_TRUE(AppendBoth(last + 1).ok());
+}
+
+}  // namespace
+}  // namespace skiff::storage
