@@ -277,6 +277,8 @@ Result<PartitionRef> Broker::FindPartition(std::string_view topic, int32_t parti
   ref.group = p.group;
   ref.replicas = p.replicas;
   ref.config = EffectiveTopicConfig(t->config, static_cast<int32_t>(p.replicas.size()));
+  ref.reported_leader = p.leader;
+  ref.reported_leader_term = p.leader_term;
   std::shared_lock lock(partitions_mu_);
   if (auto it = partitions_.find(p.group); it != partitions_.end()) ref.replica = it->second;
   return ref;
@@ -287,6 +289,49 @@ int64_t Broker::PartitionLeader(RaftGroupId group, uint64_t* term) const {
   if (!l) return -1;
   if (term) *term = l->term;
   return l->leader.value() == 0 ? -1 : static_cast<int64_t>(l->leader.value());
+}
+
+int64_t Broker::ReportedLeader(RaftGroupId group, int64_t leader, uint64_t leader_term,
+                               uint64_t* term) const {
+  if (host_->LeaderOf(group)) return PartitionLeader(group, term);
+  if (leader <= 0) return -1;
+  MetadataView view = metadata_->view();
+  const BrokerRecord* b = view->broker(leader);
+  if (b == nullptr || !b->alive) return -1;
+  if (term) *term = leader_term;
+  return leader;
+}
+
+int64_t Broker::PartitionLeader(const PartitionRecord& partition, uint64_t* term) const {
+  return ReportedLeader(partition.group, partition.leader, partition.leader_term, term);
+}
+
+int64_t Broker::PartitionLeader(const PartitionRef& partition, uint64_t* term) const {
+  return ReportedLeader(partition.group, partition.reported_leader, partition.reported_leader_term,
+                        term);
+}
+
+void Broker::ReportLeaderships(const MetadataView& view) {
+  internal::MetadataCommand command;
+  auto* report = command.mutable_report_leaders();
+  report->set_broker_id(options_.broker_id);
+  for (const TopicRecord* t : view->topics()) {
+    for (const PartitionRecord& p : t->partitions) {
+      uint64_t term = 0;
+      if (PartitionLeader(p.group, &term) != options_.broker_id || term <= p.leader_term) {
+        continue;
+      }
+      auto* l = report->add_leaderships();
+      l->set_group(p.group.value());
+      l->set_term(term);
+    }
+  }
+  if (report->leaderships().empty()) return;
+  auto r = ProposeMetadata(command, std::chrono::milliseconds(2000));
+  if (!r.ok()) {
+    LOG_EVERY_N(WARNING, 10) << "broker " << id_ << ": reporting " << report->leaderships_size()
+                             << " leaderships: " << r.status().ToString();
+  }
 }
 
 std::string Broker::ClientAddressOf(int64_t broker) const {
@@ -407,6 +452,7 @@ void Broker::MaintenanceLoop() {
       RebalanceLeaders(view);
     }
     KeepRegistered(view);
+    ReportLeaderships(view);
     CheckLiveness(view);
     AddLearners(view);
   }

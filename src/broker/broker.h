@@ -61,7 +61,9 @@ struct PartitionRef {
   std::shared_ptr<PartitionReplica> replica;  // null when this broker holds no replica
   RaftGroupId group;
   std::vector<int64_t> replicas;
-  v1::TopicConfig config;  // effective values
+  v1::TopicConfig config;        // effective values
+  int64_t reported_leader = -1;  // as last recorded in the metadata group (a hint)
+  uint64_t reported_leader_term = 0;
 };
 
 class Broker {
@@ -83,7 +85,12 @@ class Broker {
 
   // kNotFound (message names the topic or partition) if it does not exist in the local view.
   Result<PartitionRef> FindPartition(std::string_view topic, int32_t partition) const;
-  // Current leader of a partition as this broker knows it (-1 unknown) and its term.
+  // Current leader of a partition as this broker knows it (-1 unknown) and its term: from its
+  // own replica when it hosts one, else the leader last reported to the metadata group, if
+  // that broker is alive (a hint: a stale one is corrected by the NOT_LEADER it answers).
+  int64_t PartitionLeader(const PartitionRecord& partition, uint64_t* term = nullptr) const;
+  int64_t PartitionLeader(const PartitionRef& partition, uint64_t* term = nullptr) const;
+  // Only what this broker's own replica knows.
   int64_t PartitionLeader(RaftGroupId group, uint64_t* term = nullptr) const;
   // host:port of a broker's client listener ("" unknown).
   std::string ClientAddressOf(int64_t broker) const;
@@ -120,6 +127,11 @@ class Broker {
   // Once the store refuses writes until a restart, says NOT_SERVING on the health service so
   // that an orchestrator restarts the broker (reads keep being served meanwhile).
   void ReportFatalStorageError();
+  // Records in the metadata group the partitions this broker leads whose leadership (term) is
+  // not recorded yet, so brokers without a replica can point clients to the leader.
+  void ReportLeaderships(const MetadataView& view);
+  int64_t ReportedLeader(RaftGroupId group, int64_t leader, uint64_t leader_term,
+                         uint64_t* term) const;
   std::string RaftAddressOf(int64_t broker) const;
 
   const BrokerOptions options_;

@@ -35,7 +35,7 @@ void FillTopic(Broker* broker, const TopicRecord& t, v1::TopicMetadata* out) {
     auto* pm = out->add_partitions();
     pm->set_partition(p.partition);
     uint64_t term = 0;
-    pm->set_leader(broker->PartitionLeader(p.group, &term));
+    pm->set_leader(broker->PartitionLeader(p, &term));
     pm->set_leader_epoch(static_cast<int64_t>(term));
     for (int64_t r : p.replicas) pm->add_replicas(r);
     // Only the leader knows who keeps up; a broker that does not lead the partition leaves
@@ -214,7 +214,7 @@ class AdminServiceImpl final : public v1::AdminService::Service {
     for (const TopicRecord* t : view->topics()) {
       for (const PartitionRecord& p : t->partitions) {
         ++partitions;
-        if (broker_->PartitionLeader(p.group) < 0) ++leaderless;
+        if (broker_->PartitionLeader(p) < 0) ++leaderless;
         if (IsUnderReplicated(*view, *t, p, broker_)) ++under_replicated;
       }
     }

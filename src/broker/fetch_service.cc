@@ -138,7 +138,7 @@ class FetchServiceImpl final : public v1::FetchService::Service {
       out.message = ref.status().message();
       return out;
     }
-    out.leader = broker_->PartitionLeader(ref->group);
+    out.leader = broker_->PartitionLeader(*ref);
     const bool local_follower_ok =
         allow_follower && !client_rack.empty() && client_rack == broker_->options().rack;
     if (!ref->replica || !(ref->replica->is_leader() || local_follower_ok)) {

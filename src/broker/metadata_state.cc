@@ -89,10 +89,31 @@ Result<internal::MetadataResult> MetadataState::Apply(const Command& command) {
     }
     case Command::kAllocateProducerId:
       return ApplyAllocateProducerId(command.allocate_producer_id());
+    case Command::kReportLeaders:
+      return ApplyReportLeaders(command.report_leaders());
     case Command::COMMAND_NOT_SET:
       break;
   }
   return InvalidArgumentError("metadata command has no command set");
+}
+
+Result<internal::MetadataResult> MetadataState::ApplyReportLeaders(
+    const Command::ReportLeaders& c) {
+  if (brokers_.count(c.broker_id()) == 0) {
+    return NotFoundError("broker " + std::to_string(c.broker_id()) + " is not registered");
+  }
+  std::map<uint64_t, uint64_t> terms;  // group -> reported term
+  for (const auto& l : c.leaderships()) terms[l.group()] = l.term();
+  for (auto& [name, topic] : topics_) {
+    for (PartitionRecord& partition : topic.partitions) {
+      auto it = terms.find(partition.group.value());
+      // Raft elects at most one leader per term, so a newer term is a newer leadership.
+      if (it == terms.end() || it->second <= partition.leader_term) continue;
+      partition.leader = c.broker_id();
+      partition.leader_term = it->second;
+    }
+  }
+  return internal::MetadataResult();
 }
 
 Result<internal::MetadataResult> MetadataState::ApplyCreateTopic(const Command::CreateTopic& c) {
@@ -242,6 +263,8 @@ std::string MetadataState::EncodeSnapshot() const {
       p->set_partition(partition.partition);
       p->set_group(partition.group.value());
       for (int64_t replica : partition.replicas) p->add_replicas(replica);
+      p->set_leader(partition.leader);
+      p->set_leader_term(partition.leader_term);
     }
   }
   snapshot.set_next_topic_id(next_topic_id_);
@@ -311,7 +334,8 @@ Result<MetadataState> MetadataState::DecodeSnapshot(std::string_view data) {
       }
       topic.partitions.push_back(
           PartitionRecord{p, RaftGroupId(part.group()),
-                          std::vector<int64_t>(part.replicas().begin(), part.replicas().end())});
+                          std::vector<int64_t>(part.replicas().begin(), part.replicas().end()),
+                          part.leader_term() == 0 ? -1 : part.leader(), part.leader_term()});
     }
     state.topics_.emplace(topic.name, std::move(topic));
   }

@@ -47,6 +47,10 @@ struct PartitionRecord {
   int32_t partition = 0;
   RaftGroupId group;
   std::vector<int64_t> replicas;  // preferred leader first
+  // The leader last reported (ReportLeaders) and its term; -1 and 0 before any report. A hint
+  // for clients: the partition's Raft group is the authority.
+  int64_t leader = -1;
+  uint64_t leader_term = 0;
 };
 
 struct TopicRecord {
@@ -76,8 +80,8 @@ class MetadataState {
   //     name, no partitions, or a replica list that is empty, repeats a broker or names an
   //     unregistered one;
   //   kAlreadyExists: CreateTopic of an existing name;
-  //   kNotFound: SetBrokerAlive of an unknown broker, DeleteTopic/AlterTopicConfig of an unknown
-  //     topic;
+  //   kNotFound: SetBrokerAlive or ReportLeaders of an unknown broker,
+  //     DeleteTopic/AlterTopicConfig of an unknown topic;
   //   kResourceExhausted: AllocateProducerId when all 2^63 ids are taken.
   // Results: CreateTopic -> topic, topic_id, partition_groups, config; DeleteTopic ->
   // partition_groups (to tear down); AlterTopicConfig -> config; AllocateProducerId ->
@@ -112,6 +116,8 @@ class MetadataState {
       const internal::MetadataCommand::CreateTopic& command);
   Result<internal::MetadataResult> ApplyAllocateProducerId(
       const internal::MetadataCommand::AllocateProducerId& command);
+  Result<internal::MetadataResult> ApplyReportLeaders(
+      const internal::MetadataCommand::ReportLeaders& command);
 
   std::map<int64_t, BrokerRecord> brokers_;
   std::map<std::string, TopicRecord, std::less<>> topics_;

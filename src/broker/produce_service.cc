@@ -203,7 +203,7 @@ class ProduceServiceImpl final : public v1::ProduceService::Service {
     }
     if (!ref->replica) {
       return outcomes->Set(i, Rejected(v1::NOT_LEADER, "this broker holds no replica",
-                                       broker_->PartitionLeader(ref->group)));
+                                       broker_->PartitionLeader(*ref)));
     }
     v1::RecordBatch batch = in.batch();
     BatchLimits limits;

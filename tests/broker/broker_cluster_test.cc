@@ -666,6 +666,24 @@ TEST_F(BrokerClusterTest, ABrokerOutsideTheVotersJoinsAsALearnerAndHostsReplicas
   }
   ASSERT_NE(b4.metadata()->topic("before-join"), nullptr);
   ASSERT_NE((*brokers_)[0]->metadata()->broker(4), nullptr);
+  // Broker 4 hosts no replica of "before-join", yet its Metadata answer names the partition's
+  // leader (reported to the metadata group by the leader's broker).
+  auto b4_channel = grpc::CreateChannel(o.client_address, grpc::InsecureChannelCredentials());
+  int leader = 0;
+  int64_t reported = -1;
+  for (int i = 0; i < 100 && reported != leader; ++i) {
+    leader = LeaderOf("before-join", 0);
+    ASSERT_GT(leader, 0);
+    v1::MetadataRequest req;
+    req.add_topics("before-join");
+    v1::MetadataResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(v1::MetadataService::NewStub(b4_channel)->Metadata(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.topics_size(), 1);
+    reported = resp.topics(0).partitions(0).leader();
+    if (reported != leader) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(reported, leader);
   // With four brokers a replication factor of 4 can be placed, so broker 4 hosts a replica.
   CreateTopic("after-join", 1, 4);
   auto r = ProduceToLeader("after-join", 0, MakeBatch({"hello"}));

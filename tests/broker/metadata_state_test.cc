@@ -270,12 +270,62 @@ TEST(MetadataStateTest, PartitionsOfAndLoad) {
 }
 
 // A random command stream, including invalid commands, over a handful of names and brokers.
+MetadataCommand Report(int64_t broker, std::vector<std::pair<uint64_t, uint64_t>> group_terms) {
+  MetadataCommand c;
+  auto* r = c.mutable_report_leaders();
+  r->set_broker_id(broker);
+  for (auto [group, term] : group_terms) {
+    auto* l = r->add_leaderships();
+    l->set_group(group);
+    l->set_term(term);
+  }
+  return c;
+}
+
+TEST(MetadataStateTest, RecordsReportedLeadersByNewestTerm) {
+  MetadataState state = ThreeBrokers();
+  MustApply(state, Create("t", {{1, 2, 3}, {2, 3, 1}}));
+  const uint64_t g0 = state.topic("t")->partitions[0].group.value();
+  const uint64_t g1 = state.topic("t")->partitions[1].group.value();
+  EXPECT_EQ(state.topic("t")->partitions[0].leader, -1);
+
+  MustApply(state, Report(1, {{g0, 3}, {g1, 2}, {999, 7}}));  // 999: no such group, skipped
+  EXPECT_EQ(state.topic("t")->partitions[0].leader, 1);
+  EXPECT_EQ(state.topic("t")->partitions[0].leader_term, 3u);
+  EXPECT_EQ(state.topic("t")->partitions[1].leader, 1);
+
+  // A newer term replaces the record; an older or equal one (a late report) does not.
+  MustApply(state, Report(2, {{g0, 4}, {g1, 2}}));
+  EXPECT_EQ(state.topic("t")->partitions[0].leader, 2);
+  EXPECT_EQ(state.topic("t")->partitions[0].leader_term, 4u);
+  EXPECT_EQ(state.topic("t")->partitions[1].leader, 1);
+  MustApply(state, Report(3, {{g0, 3}}));
+  EXPECT_EQ(state.topic("t")->partitions[0].leader, 2);
+
+  // From an unregistered broker: refused, nothing changes.
+  auto refused = state.Apply(Report(9, {{g0, 10}}));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(state.topic("t")->partitions[0].leader, 2);
+
+  // The record survives a snapshot.
+  auto decoded = MetadataState::DecodeSnapshot(state.EncodeSnapshot());
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->topic("t")->partitions[0].leader, 2);
+  EXPECT_EQ(decoded->topic("t")->partitions[0].leader_term, 4u);
+  EXPECT_EQ(decoded->EncodeSnapshot(), state.EncodeSnapshot());
+}
+
 std::vector<MetadataCommand> RandomCommands(uint64_t seed, int n) {
   std::mt19937_64 rng(seed);
   std::vector<MetadataCommand> out;
   for (int i = 0; i < n; ++i) {
     const std::string name = "t" + std::to_string(rng() % 6);
-    switch (rng() % 7) {
+    switch (rng() % 8) {
+      case 7:
+        out.push_back(Report(1 + static_cast<int64_t>(rng() % 6),
+                             {{1 + rng() % 12, rng() % 5}, {1 + rng() % 12, rng() % 5}}));
+        break;
       case 0:
         out.push_back(
             Register(1 + static_cast<int64_t>(rng() % 6), "r" + std::to_string(rng() % 3)));
