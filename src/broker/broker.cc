@@ -311,6 +311,18 @@ int64_t Broker::PartitionLeader(const PartitionRef& partition, uint64_t* term) c
                         term);
 }
 
+void Broker::SnapshotMetadata() {
+  host_->Run(kMetadataGroup, [this](GroupHandle* g) {
+    if (g == nullptr) return;
+    auto taken = metadata_->MaybeSnapshot(g, tuning_.metadata_snapshot_entries,
+                                          tuning_.metadata_log_keep_entries);
+    if (!taken.ok()) {
+      LOG_EVERY_N(WARNING, 20) << "broker " << id_
+                               << ": metadata snapshot: " << taken.status().ToString();
+    }
+  });
+}
+
 void Broker::ReportLeaderships(const MetadataView& view) {
   internal::MetadataCommand command;
   auto* report = command.mutable_report_leaders();
@@ -446,6 +458,7 @@ void Broker::MaintenanceLoop() {
       UpdateInSyncReplicas();
     }
     ReportFatalStorageError();
+    SnapshotMetadata();
     MetadataView view = metadata_->view();
     if (tuning_.leader_rebalance_interval.count() > 0 && Clock::now() >= next_rebalance_) {
       next_rebalance_ = Clock::now() + tuning_.leader_rebalance_interval;

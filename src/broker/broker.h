@@ -54,6 +54,10 @@ struct BrokerTuning {
   std::chrono::milliseconds leader_rebalance_interval{30000};
   // How often a leader recomputes its partitions' in-sync replicas (Metadata, DescribeCluster).
   std::chrono::milliseconds in_sync_check_interval{1000};
+  // Every replica of the metadata group snapshots its state after this many applied entries
+  // and drops its log but the last metadata_log_keep_entries.
+  uint64_t metadata_snapshot_entries = 1000;
+  uint64_t metadata_log_keep_entries = 100;
 };
 
 // A partition as a service sees it.
@@ -130,6 +134,7 @@ class Broker {
   // Records in the metadata group the partitions this broker leads whose leadership (term) is
   // not recorded yet, so brokers without a replica can point clients to the leader.
   void ReportLeaderships(const MetadataView& view);
+  void SnapshotMetadata();
   int64_t ReportedLeader(RaftGroupId group, int64_t leader, uint64_t leader_term,
                          uint64_t* term) const;
   std::string RaftAddressOf(int64_t broker) const;

@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include "broker/placement.h"
+#include "storage/partition_log.h"
 
 namespace skiff::broker {
 
@@ -50,7 +51,22 @@ void MetadataReplica::Propose(GroupHandle* handle, internal::MetadataCommand com
   waiters_.emplace(*index, Waiter{leading_term_, std::move(done)});
 }
 
+Result<bool> MetadataReplica::MaybeSnapshot(GroupHandle* handle, uint64_t min_entries,
+                                            uint64_t keep_entries) {
+  if (applied_index_ < snapshot_index_ + std::max<uint64_t>(min_entries, 1)) return false;
+  // Conf changes take effect when applied, so the node's conf is the one at applied_index_.
+  SKIFF_RETURN_IF_ERROR(handle->log->CreateSnapshot(applied_index_, handle->node->GetStatus().conf,
+                                                    Bytes(state_.EncodeSnapshot())));
+  snapshot_index_ = applied_index_;
+  if (applied_index_ > keep_entries) {
+    SKIFF_RETURN_IF_ERROR(handle->log->Compact(applied_index_ - keep_entries));
+  }
+  return true;
+}
+
 Status MetadataReplica::Restore(const raft::Snapshot& snapshot) {
+  applied_index_ = snapshot.meta.index;
+  snapshot_index_ = snapshot.meta.index;
   if (snapshot.data.empty()) {
     state_ = MetadataState();
   } else {
@@ -74,20 +90,30 @@ void MetadataReplica::Apply(const raft::Entry& entry) {
       result = CorruptionError("undecodable metadata command");
     }
   }
+  applied_index_ = entry.index;
   if (leading_ && !leader_ready_ && entry.term == leading_term_) leader_ready_ = true;
   while (!waiters_.empty() && waiters_.begin()->first <= entry.index) {
     auto node = waiters_.extract(waiters_.begin());
     Waiter& w = node.mapped();
     if (node.key() == entry.index && w.term == entry.term) {
-      w.done(result);
+      completed_.emplace_back(std::move(w.done), result);
     } else {
-      w.done(UnavailableError("metadata leadership changed before the command committed"));
+      completed_.emplace_back(
+          std::move(w.done),
+          UnavailableError("metadata leadership changed before the command committed"));
     }
   }
+}
+
+void MetadataReplica::OnAppliedBatch() {
+  // One view per applied batch, not per command (a view is a copy of the whole state), and
+  // published before the proposers hear back, so what they read next includes their command.
   if (dirty_) {
     dirty_ = false;
     Publish();
   }
+  for (auto& [done, result] : completed_) done(std::move(result));
+  completed_.clear();
 }
 
 void MetadataReplica::Publish() {
@@ -114,6 +140,8 @@ void MetadataReplica::OnSoftState(const raft::SoftState& soft, raft::Term term) 
 }
 
 void MetadataReplica::OnStop() {
+  for (auto& [done, result] : completed_) done(std::move(result));
+  completed_.clear();
   for (auto& [index, w] : waiters_) w.done(UnavailableError("broker stopping"));
   waiters_.clear();
 }

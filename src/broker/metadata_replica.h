@@ -12,6 +12,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <utility>
+#include <vector>
 
 #include "broker/metadata_state.h"
 #include "broker/raft_host.h"
@@ -40,9 +42,17 @@ class MetadataReplica {
 
   std::unique_ptr<GroupStateMachine> MakeStateMachine(std::shared_ptr<MetadataReplica> self);
 
+  // Worker thread. Once `min_entries` entries have been applied since the latest snapshot,
+  // snapshots the state at the applied index and drops the log through `keep_entries` before
+  // it (a lagging follower within that tail catches up from the log, one further behind
+  // installs the snapshot). Keeps the metadata log, and a restart's replay, bounded. Returns
+  // whether it took a snapshot.
+  Result<bool> MaybeSnapshot(GroupHandle* handle, uint64_t min_entries, uint64_t keep_entries);
+
   // GroupStateMachine callbacks (worker thread).
   Status Restore(const raft::Snapshot& snapshot);
   void Apply(const raft::Entry& entry);
+  void OnAppliedBatch();
   void OnPersisted(raft::Index index, raft::Term term);
   void OnSoftState(const raft::SoftState& soft, raft::Term term);
   void OnStop();
@@ -60,10 +70,14 @@ class MetadataReplica {
   // Worker thread only.
   MetadataState state_;
   std::multimap<raft::Index, Waiter> waiters_;
+  // Outcomes of this batch's commands, delivered once the batch's view is published.
+  std::vector<std::pair<MetadataDone, Result<internal::MetadataResult>>> completed_;
   bool leading_ = false;
   bool leader_ready_ = false;
   raft::Term leading_term_ = 0;
   bool dirty_ = false;
+  raft::Index applied_index_ = 0;   // state_ reflects the log through here
+  raft::Index snapshot_index_ = 0;  // of the latest snapshot in the log store
 
   mutable std::mutex view_mu_;
   MetadataView view_;  // guarded by view_mu_

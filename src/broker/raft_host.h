@@ -72,6 +72,9 @@ class SharedStateMachine final : public GroupStateMachine {
   explicit SharedStateMachine(std::shared_ptr<Replica> replica) : replica_(std::move(replica)) {}
   Status Restore(const raft::Snapshot& s) override { return replica_->Restore(s); }
   void Apply(const raft::Entry& e) override { replica_->Apply(e); }
+  void OnAppliedBatch() override {
+    if constexpr (requires { replica_->OnAppliedBatch(); }) replica_->OnAppliedBatch();
+  }
   void OnPersisted(raft::Index i, raft::Term t) override { replica_->OnPersisted(i, t); }
   void OnSoftState(const raft::SoftState& s, raft::Term t) override { replica_->OnSoftState(s, t); }
   void OnStorageStatus(const Status& s) override {

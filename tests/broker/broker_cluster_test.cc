@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <thread>
 
 #include "broker/broker.h"
@@ -19,6 +20,7 @@
 #include "skiff/v1/fetch.grpc.pb.h"
 #include "skiff/v1/metadata.grpc.pb.h"
 #include "skiff/v1/produce.grpc.pb.h"
+#include "storage/partition_log.h"
 
 namespace skiff::broker {
 namespace {
@@ -73,7 +75,21 @@ class BrokerClusterTest : public ::testing::Test {
     tuning.liveness_timeout = std::chrono::milliseconds(1500);
     tuning.leader_rebalance_interval = std::chrono::milliseconds(500);
     tuning.in_sync_check_interval = std::chrono::milliseconds(200);
+    // Snapshots of the metadata group, and the log dropped behind them, happen within a few
+    // commands, so restarts and joins below go through them.
+    tuning.metadata_snapshot_entries = 10;
+    tuning.metadata_log_keep_entries = 3;
     return tuning;
+  }
+
+  // The first index still in broker b's metadata log (0 if the group did not answer).
+  static raft::Index MetadataLogStart(Broker& b) {
+    auto start = std::make_shared<std::promise<raft::Index>>();
+    auto future = start->get_future();
+    b.host().Run(kMetadataGroup,
+                 [start](GroupHandle* g) { start->set_value(g ? g->log->FirstIndex() : 0); });
+    if (future.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return 0;
+    return future.get();
   }
 
   static void TearDownTestSuite() {
@@ -639,8 +655,50 @@ TEST_F(BrokerClusterTest, ADeadBrokerIsMarkedNotAliveAndAliveAgainAfterItReturns
   EXPECT_TRUE(eventually([&] { return in_sync() == 3; })) << "in_sync " << in_sync();
 }
 
+TEST_F(BrokerClusterTest, TheMetadataLogIsSnapshottedAndARestartedBrokerRecoversFromIt) {
+  for (int i = 0; i < 12; ++i) CreateTopic("meta-" + std::to_string(i), 1, 3);
+  // Every replica snapshots its metadata state and drops the log behind it (bounded wait).
+  for (auto& b : *brokers_) {
+    raft::Index start = 0;
+    for (int i = 0; i < 100 && (start = MetadataLogStart(*b)) <= 1; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_GT(start, 1u) << "broker " << b->id() << " kept its whole metadata log";
+  }
+  // A restarted broker rebuilds its metadata from the snapshot plus the log after it.
+  const int restarted_id = 3;
+  BrokerOptions options = (*brokers_)[restarted_id - 1]->options();
+  (*brokers_)[restarted_id - 1]->Shutdown(std::chrono::milliseconds(0));
+  (*brokers_)[restarted_id - 1].reset();
+  auto restarted = Broker::Start(options, Tuning());
+  ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
+  (*brokers_)[restarted_id - 1] = std::move(*restarted);
+  Broker& b = *(*brokers_)[restarted_id - 1];
+  // Start returns once the group runs; the entries after the snapshot are applied just after.
+  const auto recovered_by = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < recovered_by && !b.metadata()->topic("meta-11")) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (int i = 0; i < 12; ++i) {
+    const TopicRecord* t = b.metadata()->topic("meta-" + std::to_string(i));
+    ASSERT_NE(t, nullptr) << "meta-" << i;
+    EXPECT_EQ(t->partitions.size(), 1u);
+  }
+  EXPECT_EQ(b.metadata()->brokers().size(), (*brokers_)[0]->metadata()->brokers().size());
+  // And it takes part in new commands.
+  CreateTopic("meta-after-restart", 1, 3);
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline && !b.metadata()->topic("meta-after-restart")) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(b.metadata()->topic("meta-after-restart"), nullptr);
+}
+
 TEST_F(BrokerClusterTest, ABrokerOutsideTheVotersJoinsAsALearnerAndHostsReplicas) {
   CreateTopic("before-join", 1, 3);
+  // The voters' metadata logs no longer start at 1, so the new broker can only catch up by
+  // installing a snapshot of the metadata state.
+  ASSERT_GT(MetadataLogStart(*(*brokers_)[0]), 1u);
   BrokerOptions o;
   o.broker_id = 4;
   o.client_address = "127.0.0.1:" + std::to_string(FreePort());
