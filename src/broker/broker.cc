@@ -323,6 +323,18 @@ void Broker::SnapshotMetadata() {
   });
 }
 
+std::vector<int64_t> Broker::PartitionInSync(const PartitionRecord& partition) const {
+  std::shared_ptr<PartitionReplica> replica;
+  {
+    std::shared_lock lock(partitions_mu_);
+    if (auto it = partitions_.find(partition.group); it != partitions_.end()) replica = it->second;
+  }
+  if (replica && replica->is_leader()) return replica->in_sync();
+  const int64_t leader = PartitionLeader(partition);
+  if (leader > 0 && leader == partition.leader) return partition.in_sync;
+  return {};
+}
+
 void Broker::ReportLeaderships(const MetadataView& view) {
   internal::MetadataCommand command;
   auto* report = command.mutable_report_leaders();
@@ -330,12 +342,25 @@ void Broker::ReportLeaderships(const MetadataView& view) {
   for (const TopicRecord* t : view->topics()) {
     for (const PartitionRecord& p : t->partitions) {
       uint64_t term = 0;
-      if (PartitionLeader(p.group, &term) != options_.broker_id || term <= p.leader_term) {
+      if (PartitionLeader(p.group, &term) != options_.broker_id || term < p.leader_term ||
+          (term == p.leader_term && p.leader != options_.broker_id)) {
         continue;
       }
+      std::vector<int64_t> in_sync;
+      {
+        std::shared_lock lock(partitions_mu_);
+        if (auto it = partitions_.find(p.group); it != partitions_.end()) {
+          in_sync = it->second->in_sync();
+        }
+      }
+      std::sort(in_sync.begin(), in_sync.end());
+      // Unchanged, or not computed yet for this leadership: nothing to report.
+      const bool recorded = term == p.leader_term && p.leader == options_.broker_id;
+      if (recorded && (in_sync.empty() || in_sync == p.in_sync)) continue;
       auto* l = report->add_leaderships();
       l->set_group(p.group.value());
       l->set_term(term);
+      for (int64_t r : in_sync) l->add_in_sync(r);
     }
   }
   if (report->leaderships().empty()) return;

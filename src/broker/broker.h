@@ -96,6 +96,9 @@ class Broker {
   int64_t PartitionLeader(const PartitionRef& partition, uint64_t* term = nullptr) const;
   // Only what this broker's own replica knows.
   int64_t PartitionLeader(RaftGroupId group, uint64_t* term = nullptr) const;
+  // The replicas in sync with the partition's leader (ascending; empty if unknown): the
+  // leader's own set when this broker leads, else the set that leader last reported.
+  std::vector<int64_t> PartitionInSync(const PartitionRecord& partition) const;
   // host:port of a broker's client listener ("" unknown).
   std::string ClientAddressOf(int64_t broker) const;
 

@@ -38,29 +38,20 @@ void FillTopic(Broker* broker, const TopicRecord& t, v1::TopicMetadata* out) {
     pm->set_leader(broker->PartitionLeader(p, &term));
     pm->set_leader_epoch(static_cast<int64_t>(term));
     for (int64_t r : p.replicas) pm->add_replicas(r);
-    // Only the leader knows who keeps up; a broker that does not lead the partition leaves
-    // in_sync empty (ask the leader's broker).
-    if (auto ref = broker->FindPartition(t.name, p.partition);
-        ref.ok() && ref->replica && ref->replica->is_leader()) {
-      for (int64_t r : ref->replica->in_sync()) pm->add_in_sync(r);
-    }
+    // The leader knows who keeps up; other brokers answer with what it last reported.
+    for (int64_t r : broker->PartitionInSync(p)) pm->add_in_sync(r);
   }
 }
 
-// Under-replicated: a replica's broker is not alive (every broker knows this), or — for a
-// partition this broker leads — fewer replicas are in sync than there are replicas.
-bool IsUnderReplicated(const MetadataState& view, const TopicRecord& t, const PartitionRecord& p,
-                       Broker* broker) {
+// Under-replicated: a replica's broker is not alive (every broker knows this), or fewer
+// replicas are in sync with the leader than there are replicas.
+bool IsUnderReplicated(const MetadataState& view, const PartitionRecord& p, Broker* broker) {
   for (int64_t r : p.replicas) {
     const BrokerRecord* b = view.broker(r);
     if (b == nullptr || !b->alive) return true;
   }
-  auto ref = broker->FindPartition(t.name, p.partition);
-  if (ref.ok() && ref->replica && ref->replica->is_leader()) {
-    const size_t in_sync = ref->replica->in_sync().size();
-    return in_sync > 0 && in_sync < p.replicas.size();
-  }
-  return false;
+  const size_t in_sync = broker->PartitionInSync(p).size();
+  return in_sync > 0 && in_sync < p.replicas.size();
 }
 
 class MetadataServiceImpl final : public v1::MetadataService::Service {
@@ -215,7 +206,7 @@ class AdminServiceImpl final : public v1::AdminService::Service {
       for (const PartitionRecord& p : t->partitions) {
         ++partitions;
         if (broker_->PartitionLeader(p) < 0) ++leaderless;
-        if (IsUnderReplicated(*view, *t, p, broker_)) ++under_replicated;
+        if (IsUnderReplicated(*view, p, broker_)) ++under_replicated;
       }
     }
     response->set_topic_count(static_cast<int32_t>(view->topics().size()));

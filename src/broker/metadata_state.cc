@@ -102,15 +102,22 @@ Result<internal::MetadataResult> MetadataState::ApplyReportLeaders(
   if (brokers_.count(c.broker_id()) == 0) {
     return NotFoundError("broker " + std::to_string(c.broker_id()) + " is not registered");
   }
-  std::map<uint64_t, uint64_t> terms;  // group -> reported term
-  for (const auto& l : c.leaderships()) terms[l.group()] = l.term();
+  std::map<uint64_t, const Command::ReportLeaders::Leadership*> reported;  // by group
+  for (const auto& l : c.leaderships()) reported[l.group()] = &l;
   for (auto& [name, topic] : topics_) {
     for (PartitionRecord& partition : topic.partitions) {
-      auto it = terms.find(partition.group.value());
-      // Raft elects at most one leader per term, so a newer term is a newer leadership.
-      if (it == terms.end() || it->second <= partition.leader_term) continue;
+      auto it = reported.find(partition.group.value());
+      if (it == reported.end()) continue;
+      const auto& l = *it->second;
+      // Raft elects at most one leader per term, so a newer term is a newer leadership; the
+      // same term from the recorded leader updates its in-sync set.
+      const bool newer = l.term() > partition.leader_term;
+      const bool same = l.term() == partition.leader_term && partition.leader == c.broker_id();
+      if (!newer && !same) continue;
       partition.leader = c.broker_id();
-      partition.leader_term = it->second;
+      partition.leader_term = l.term();
+      partition.in_sync.assign(l.in_sync().begin(), l.in_sync().end());
+      std::sort(partition.in_sync.begin(), partition.in_sync.end());
     }
   }
   return internal::MetadataResult();
@@ -265,6 +272,7 @@ std::string MetadataState::EncodeSnapshot() const {
       for (int64_t replica : partition.replicas) p->add_replicas(replica);
       p->set_leader(partition.leader);
       p->set_leader_term(partition.leader_term);
+      for (int64_t r : partition.in_sync) p->add_in_sync(r);
     }
   }
   snapshot.set_next_topic_id(next_topic_id_);
@@ -335,7 +343,8 @@ Result<MetadataState> MetadataState::DecodeSnapshot(std::string_view data) {
       topic.partitions.push_back(
           PartitionRecord{p, RaftGroupId(part.group()),
                           std::vector<int64_t>(part.replicas().begin(), part.replicas().end()),
-                          part.leader_term() == 0 ? -1 : part.leader(), part.leader_term()});
+                          part.leader_term() == 0 ? -1 : part.leader(), part.leader_term(),
+                          std::vector<int64_t>(part.in_sync().begin(), part.in_sync().end())});
     }
     state.topics_.emplace(topic.name, std::move(topic));
   }

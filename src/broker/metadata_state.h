@@ -51,6 +51,7 @@ struct PartitionRecord {
   // for clients: the partition's Raft group is the authority.
   int64_t leader = -1;
   uint64_t leader_term = 0;
+  std::vector<int64_t> in_sync;  // as that leader last reported, ascending
 };
 
 struct TopicRecord {

@@ -604,14 +604,22 @@ TEST_F(BrokerClusterTest, ADeadBrokerIsMarkedNotAliveAndAliveAgainAfterItReturns
   int victim = 1;
   while (victim == controller || victim == partition_leader || victim == preferred) ++victim;
   if (victim > 3) GTEST_SKIP() << "no broker leads nothing here; placement put all on two";
-  auto in_sync = [&] {
+  auto in_sync_at = [&](int broker) {
     v1::MetadataRequest req;
     req.add_topics("isr");
     v1::MetadataResponse resp;
     grpc::ClientContext ctx;
-    EXPECT_TRUE(
-        v1::MetadataService::NewStub(Channel(LeaderOf("isr", 0)))->Metadata(&ctx, req, &resp).ok());
+    EXPECT_TRUE(v1::MetadataService::NewStub(Channel(broker))->Metadata(&ctx, req, &resp).ok());
     return resp.topics_size() == 1 ? resp.topics(0).partitions(0).in_sync_size() : -1;
+  };
+  auto in_sync = [&] { return in_sync_at(LeaderOf("isr", 0)); };
+  // Every running broker, leader or not, reports the same in-sync count (the leader's, as
+  // recorded in the metadata group).
+  auto everywhere = [&](int want) {
+    for (size_t b = 1; b <= brokers_->size(); ++b) {
+      if ((*brokers_)[b - 1] != nullptr && in_sync_at(static_cast<int>(b)) != want) return false;
+    }
+    return true;
   };
   auto under_replicated = [&] {
     v1::DescribeClusterResponse resp;
@@ -648,11 +656,13 @@ TEST_F(BrokerClusterTest, ADeadBrokerIsMarkedNotAliveAndAliveAgainAfterItReturns
   ASSERT_TRUE(ProduceToLeader("isr", 0, MakeBatch({"while-down"})).error() == v1::ERROR_NONE);
   EXPECT_TRUE(eventually([&] { return in_sync() == 2; })) << "in_sync " << in_sync();
   EXPECT_GE(under_replicated(), 1);
+  EXPECT_TRUE(eventually([&] { return everywhere(2); }));
   auto restarted = Broker::Start(victim_options, Tuning());
   ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
   (*brokers_)[victim - 1] = std::move(*restarted);
   EXPECT_TRUE(wait_for(true)) << "broker " << victim << " never marked alive again";
   EXPECT_TRUE(eventually([&] { return in_sync() == 3; })) << "in_sync " << in_sync();
+  EXPECT_TRUE(eventually([&] { return everywhere(3); }));
 }
 
 TEST_F(BrokerClusterTest, TheMetadataLogIsSnapshottedAndARestartedBrokerRecoversFromIt) {

@@ -302,6 +302,18 @@ TEST(MetadataStateTest, RecordsReportedLeadersByNewestTerm) {
   MustApply(state, Report(3, {{g0, 3}}));
   EXPECT_EQ(state.topic("t")->partitions[0].leader, 2);
 
+  // The recorded leader updates its in-sync set within its term; another broker cannot.
+  MetadataCommand isr = Report(2, {{g0, 4}});
+  isr.mutable_report_leaders()->mutable_leaderships(0)->add_in_sync(3);
+  isr.mutable_report_leaders()->mutable_leaderships(0)->add_in_sync(2);
+  MustApply(state, isr);
+  EXPECT_EQ(state.topic("t")->partitions[0].in_sync, (std::vector<int64_t>{2, 3}));
+  isr.mutable_report_leaders()->set_broker_id(3);
+  isr.mutable_report_leaders()->mutable_leaderships(0)->add_in_sync(1);
+  MustApply(state, isr);
+  EXPECT_EQ(state.topic("t")->partitions[0].leader, 2);
+  EXPECT_EQ(state.topic("t")->partitions[0].in_sync, (std::vector<int64_t>{2, 3}));
+
   // From an unregistered broker: refused, nothing changes.
   auto refused = state.Apply(Report(9, {{g0, 10}}));
   ASSERT_FALSE(refused.ok());
@@ -313,6 +325,7 @@ TEST(MetadataStateTest, RecordsReportedLeadersByNewestTerm) {
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   EXPECT_EQ(decoded->topic("t")->partitions[0].leader, 2);
   EXPECT_EQ(decoded->topic("t")->partitions[0].leader_term, 4u);
+  EXPECT_EQ(decoded->topic("t")->partitions[0].in_sync, (std::vector<int64_t>{2, 3}));
   EXPECT_EQ(decoded->EncodeSnapshot(), state.EncodeSnapshot());
 }
 
