@@ -26,7 +26,7 @@ PACKAGES=(cmake g++ ccache pkg-config clang-format
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   librocksdb-dev libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libisal-dev libzstd-dev liblz4-dev
-  python3-grpcio python3-grpc-tools)
+  python3-grpcio python3-grpc-tools iptables)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
