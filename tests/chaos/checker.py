@@ -20,7 +20,8 @@ What a history holds:
   consumers  partition -> list of sessions, one per consumer (re)start, in order: {"start":
              offset it resumed from, "records": [(offset, value), ...] in the order seen}.
   acks       (time_s, key) of every acknowledged write, key = partition or "metadata".
-  faults     {"t", "name", "keys"}: when a fault began and which keys it can make unavailable.
+  faults     {"t", "name", "keys"}: when a fault began and which keys it can make unavailable;
+             the i-th heal is the one that removes the i-th fault.
   heals      {"t", "name", "healed_t"}: when a fault was removed and when the cluster was whole
              again (every partition led, every replica in sync); healed_t None if never.
 
@@ -241,15 +242,36 @@ def check_unseen(sends, reads, drained, consumers, findings):
                              count=end - consumed)
 
 
+def _max_gap(times, start, end):
+    """The longest stretch of [start, end] with no time in `times` (sorted)."""
+    points = [start] + [t for t in times if start <= t <= end] + [end]
+    return max(b - a for a, b in zip(points, points[1:]))
+
+
 def availability(acks, faults, heals):
-    """Per fault, seconds from the fault to the first acknowledged write (of a key the fault
-    could affect) after it; per heal, seconds from removing the fault to a whole cluster."""
-    acks = sorted(acks)
+    """Per fault: `s`, seconds from the fault to the first acknowledged write after it of a key
+    the fault can affect (a write already in flight at the fault can make this tiny), and
+    `gap_s`, the longest stretch without an acknowledged write for any one affected key between
+    the fault and the cluster being whole again (the matching heal's healed_t, else the next
+    fault, else the last ack). Per heal: seconds from removing the fault to a whole cluster."""
+    acks = sorted(acks, key=lambda a: a[0])  # keys mix ints and "metadata": never compare them
+    by_key = {}
+    for t, key in acks:
+        by_key.setdefault(key, []).append(t)
+    last_t = acks[-1][0] if acks else 0.0
     unavailable = []
-    for f in faults:
+    for i, f in enumerate(faults):
         first = next((t for t, key in acks if t >= f["t"] and (not f.get("keys") or key in f["keys"])),
                      None)
-        unavailable.append({"fault": f["name"], "s": None if first is None else round(first - f["t"], 3)})
+        end = heals[i].get("healed_t") if i < len(heals) else None
+        if end is None:
+            end = faults[i + 1]["t"] if i + 1 < len(faults) else last_t
+        end = max(end, f["t"])
+        keys = f.get("keys") or list(by_key)
+        gap = max((_max_gap(by_key.get(k, []), f["t"], end) for k in keys), default=None)
+        unavailable.append({"fault": f["name"],
+                            "s": None if first is None else round(first - f["t"], 3),
+                            "gap_s": None if gap is None else round(gap, 3)})
     healed = [{"heal": h["name"],
                "s": None if h.get("healed_t") is None else round(h["healed_t"] - h["t"], 3)}
               for h in heals]
@@ -272,6 +294,7 @@ def check(history):
     for s in sends:
         by_status[s["status"]] = by_status.get(s["status"], 0) + 1
     windows = [u["s"] for u in unavailable if u["s"] is not None]
+    gaps = [u["gap_s"] for u in unavailable if u["gap_s"] is not None]
     return {
         "ok": findings.total() == 0,
         "acknowledged": sum(len(s["values"]) for s in sends if s["status"] == "acked"),
@@ -280,6 +303,7 @@ def check(history):
         "examples": {k: v for k, v in findings.examples.items() if v},
         "unavailable_s": unavailable,
         "max_unavailable_s": max(windows) if windows else None,
+        "max_gap_s": max(gaps) if gaps else None,
         "never_available_again": sum(1 for u in unavailable if u["s"] is None),
         "heal_s": healed,
     }
@@ -290,9 +314,9 @@ def summary_line(scenario, seed, verdict):
     v = verdict["violations"]
     heal = [h["s"] for h in verdict["heal_s"] if h["s"] is not None]
     return ("%s %s seed=%d acknowledged=%d unknown=%d failed=%d lost=%d duplicates=%d divergence=%d "
-            "other_violations=%d max_unavailable_s=%s max_heal_s=%s"
+            "other_violations=%d max_unavailable_s=%s max_gap_s=%s max_heal_s=%s"
             % ("PASS" if verdict["ok"] else "FAIL", scenario, seed, verdict["acknowledged"],
                verdict["sends"].get("unknown", 0), verdict["sends"].get("failed", 0), v["lost"],
                v["duplicate"], v["divergence"],
                sum(v.values()) - v["lost"] - v["duplicate"] - v["divergence"],
-               verdict["max_unavailable_s"], max(heal) if heal else None))
+               verdict["max_unavailable_s"], verdict["max_gap_s"], max(heal) if heal else None))

@@ -186,6 +186,10 @@ class CheckerTest(unittest.TestCase):
         v = checker.check(clean_history())
         self.assertEqual([u["s"] for u in v["unavailable_s"]], [0.3, 0.5])
         self.assertEqual(v["max_unavailable_s"], 0.5)
+        # kill b1 at 5.0, whole again at 8.25, p0 acked at 5.3 only: 2.95 s without a write.
+        # The controller kill has no heal of its own: its window ends at the last ack (6.0).
+        self.assertEqual([u["gap_s"] for u in v["unavailable_s"]], [2.95, 0.5])
+        self.assertEqual(v["max_gap_s"], 2.95)
         self.assertEqual([h["s"] for h in v["heal_s"]], [1.25])
         h = clean_history()
         h["acks"] = [a for a in h["acks"] if a[1] != "metadata"]
