@@ -1161,6 +1161,8 @@ def run_scenario(args, name, seed, procs):
         for pr in producers:
             pr.join(timeout=5)
         keep = args.keep or status in ("FAIL", "ERROR", "INTERRUPTED")
+        if args.expect_violation and status == "FAIL":
+            keep = args.keep  # a canary failing is the expected outcome, not evidence
         if keep:
             dest = os.path.join(args.evidence_dir, "%s-seed%d-%s" % (name, seed, status.lower()))
             shutil.rmtree(dest, ignore_errors=True)
@@ -1286,7 +1288,12 @@ def main():
     sub.add_parser("list")
     args = ap.parse_args()
     if args.cmd == "run":
-        return main_run(args)
+        try:
+            return main_run(args)
+        except Interrupted:
+            print("chaos: interrupted; every process, rule and mount of the run was removed",
+                  flush=True)
+            return 130
     if args.cmd == "consume":
         return consume_main(args)
     if args.cmd == "recheck":
