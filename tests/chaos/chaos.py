@@ -525,7 +525,7 @@ class Producer(threading.Thread):
             n += 1
             nonce = "%s%d.%d" % ("f" if probe else "a", self.index, n)
             s = {"producer": producer, "partition": p, "seq": next_seq[p], "status": "unknown",
-                 "offset": None, "probe": probe, "attempts": 0, "error": "",
+                 "offset": None, "probe": probe, "attempts": 0, "error": "", "trail": [],
                  "values": [checker.make_value(producer, p, next_seq[p] + k, nonce,
                                                self.rng.randint(0, 64)) for k in range(count)],
                  "invoke_t": ctx.ledger.t(), "done_t": None}
@@ -548,6 +548,12 @@ class Producer(threading.Thread):
                 break  # gave up at the end of the run: the sequence can no longer advance
             time.sleep(ctx.pace_s)
 
+    @staticmethod
+    def trail(s, sent_t, broker, outcome):
+        """The first attempts of a send, for the evidence: (sent at, broker, outcome)."""
+        if len(s["trail"]) < 8:
+            s["trail"].append((sent_t, broker, outcome))
+
     def deliver(self, s, request, leader):
         ctx, p = self.ctx, s["partition"]
         while True:
@@ -560,19 +566,27 @@ class Producer(threading.Thread):
                     time.sleep(0.05)
                     continue
             s["attempts"] += 1
+            sent_t = ctx.ledger.t()
             try:
                 r = ctx.client.stub("produce", leader[p]).Produce(request, timeout=2).results[0]
             except grpc.RpcError as e:
+                self.trail(s, sent_t, leader[p], str(e.code()))
                 if e.code() == grpc.StatusCode.INVALID_ARGUMENT:
                     s["status"] = "failed" if s["probe"] else "rejected"
                     s["error"] = "INVALID_ARGUMENT: %s" % e.details()
                     s["done_t"] = ctx.ledger.t()
                     return
                 s["error"] = str(e.code())  # outcome unknown: retry the same sequence
-                leader[p] = -1
+                # The broker may be frozen or gone: forget it for every partition, or the next
+                # send to another partition it led waits out a deadline too.
+                failed_broker = leader[p]
+                for q in leader:
+                    if leader[q] == failed_broker:
+                        leader[q] = -1
                 time.sleep(0.05)
                 continue
             name = error_name(r.error)
+            self.trail(s, sent_t, leader[p], name)
             if r.error == 0:
                 s["status"], s["offset"], s["done_t"] = "acked", r.base_offset, ctx.ledger.t()
                 ctx.ledger.ack(p)
