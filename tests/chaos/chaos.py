@@ -240,6 +240,7 @@ class Firewall:
     def __init__(self):
         self.chain = "SKIFFCHAOS%d" % os.getpid()
         self.installed = False
+        self.ever_installed = False  # only then can a rule be left behind
 
     @staticmethod
     def _run(*args):
@@ -258,11 +259,12 @@ class Firewall:
         return None
 
     def install(self):
+        self.ever_installed = True  # even a half-done install must be checked for leftovers
         for args in (("-N", self.chain), ("-I", "OUTPUT", "-j", self.chain)):
             r = self._run(*args)
             if r.returncode != 0:
                 raise RuntimeError("iptables %s: %s" % (" ".join(args), r.stderr.strip()))
-        self.installed = True
+        self.installed = self.ever_installed = True
 
     def isolate(self, broker, cluster):
         port = cluster.raft_port[broker]
@@ -289,6 +291,8 @@ class Firewall:
         self.installed = False
 
     def leftover(self):
+        if not self.ever_installed:
+            return False
         r = self._run("-S")
         return self.chain in r.stdout
 
