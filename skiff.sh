@@ -5,6 +5,8 @@
 #   ./skiff.sh down     stop the local cluster (by the PIDs `up` recorded)
 #   ./skiff.sh test     install, build, run the whole test suite (what CI runs)
 #   ./skiff.sh soak     long randomized Raft simulation (SOAK_SECONDS, default 600)
+#   ./skiff.sh soak-cluster [--minutes N]   random mix of chaos scenarios against real brokers
+#                       (tests/chaos; default 30 minutes; evidence of failures in build/chaos-evidence)
 #   ./skiff.sh bench    build and run the benchmarks (never part of `test`)
 #   ./skiff.sh build    install and build only
 #   ./skiff.sh format   clang-format every C++ file in place
@@ -26,7 +28,7 @@ PACKAGES=(cmake g++ ccache pkg-config clang-format
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   librocksdb-dev libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libisal-dev libzstd-dev liblz4-dev
-  python3-grpcio python3-grpc-tools)
+  python3-grpcio python3-grpc-tools iptables)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -141,6 +143,24 @@ cmd_soak() {
   "$BUILD_DIR/tests/sim/raft_sim" --time_limit_s="$seconds" "$@"
 }
 
+# Chaos soak: tests/chaos/chaos.py runs a random mix of every scenario (real skiffd, kill -9,
+# SIGSTOP, iptables, power cuts) until the time is up; the scenario running then finishes (a
+# few minutes at most). Extra arguments go to chaos.py run (e.g. --seed N, --duration 120).
+cmd_soak_cluster() {
+  local minutes=30
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --minutes) minutes="$2"; shift 2 ;;
+      --minutes=*) minutes="${1#*=}"; shift ;;
+      *) break ;;
+    esac
+  done
+  build --target skiffd
+  log "chaos soak: a random mix of scenarios for ${minutes} min"
+  /usr/bin/python3 tests/chaos/chaos.py run --skiffd "$BUILD_DIR/skiffd" --proto-dir proto \
+    --scenarios all --soak-s "$((minutes * 60))" --evidence-dir "$ROOT/$BUILD_DIR/chaos-evidence" "$@"
+}
+
 cmd_bench() {
   build
   local ran=0
@@ -162,9 +182,10 @@ case "${1:-}" in
   down) cmd_down ;;
   test) shift; cmd_test "$@" ;;
   soak) shift; cmd_soak "$@" ;;
+  soak-cluster) shift; cmd_soak_cluster "$@" ;;
   bench) shift; cmd_bench "$@" ;;
   build) shift; build "$@" ;;
   format) cmd_format ;;
   clean) cmd_down; rm -rf "$BUILD_DIR" "$DATA_DIR" ;;
-  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

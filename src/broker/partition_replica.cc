@@ -129,6 +129,16 @@ void PartitionReplica::Produce(GroupHandle* handle, v1::RecordBatch batch, v1::A
       acks_leader_.emplace(*index, std::move(w));
       return;
     default:
+#ifdef SKIFF_CANARY_ACK_BEFORE_COMMIT
+      // Deliberately broken build, for tests/chaos only (target skiffd_canary): acks=ALL is
+      // answered at proposal time, before a quorum stores the batch. The chaos suite must
+      // report lost writes against it, which proves the suite can fail.
+      if (acks == v1::ACKS_ALL) {
+        ProduceOutcome o;
+        o.base_offset = base;
+        return Answer(w, o);
+      }
+#endif
       acks_all_.emplace(*index, std::move(w));
       return;
   }

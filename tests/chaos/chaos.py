@@ -1,0 +1,1331 @@
+#!/usr/bin/python3
+"""Skiff's fault-injection suite: real brokers, real faults, and a checker that proves nothing
+acknowledged was lost.
+
+One scenario run:
+  1. Three real skiffd on 127.0.0.1 (free ports) in a temp root; a topic with PARTITIONS
+     partitions, replication factor 3.
+  2. A workload runs throughout: PRODUCERS idempotent producers (InitProducerId, per-partition
+     sequences, acks=ALL, one batch in flight each) whose every record carries its producer id,
+     partition, sequence and a checksum (checker.make_value), and which retry a batch with the
+     SAME sequence until it is acknowledged; now and then a producer sends a probe with a wrong
+     CRC32C, which must fail definitely and never become visible. Every send goes to a ledger.
+     One consumer process per partition reads by offset from the leader, checkpointing its
+     position; a consumer is killed with SIGKILL every few seconds and restarted from its
+     checkpoint.
+  3. The scenario injects its faults (kill -9, SIGSTOP, iptables, power cut), recording when
+     each began and when the cluster was whole again after each was healed.
+  4. Final phase: every fault healed, producers finish (a batch still unanswered after a grace
+     period stays "unknown"), leaders awaited; each partition is read through a normal leader
+     read and from EVERY replica (follower reads: allow_follower + the replica's rack), and the
+     consumers drain.
+  5. checker.check() judges the history; one summary line per scenario. On failure (or with
+     --keep) the ledger, consumer logs and broker logs are kept under --evidence-dir.
+
+Usage:
+  chaos.py run --skiffd build/skiffd --proto-dir proto [--scenarios core|all|a,b]
+               [--seed N] [--duration S] [--evidence-dir DIR] [--keep]
+               [--expect-violation lost]   (canary: pass only if the checker reports it)
+  chaos.py recheck LEDGER.json             (re-judge a kept history)
+  chaos.py list                            (scenario names)
+  chaos.py consume ...                     (internal: one consumer process)
+Run with /usr/bin/python3 (Debian's interpreter, which can import Debian's grpc). Stubs are
+generated from --proto-dir at run time with protoc and grpc_python_plugin.
+
+Cleanup: every process is started through Processes and killed by PID; the iptables chain is
+per run and deleted; loop mounts are unmounted; the temp root is removed. This happens in
+finally blocks, also on SIGINT/SIGTERM, and the run fails if anything it started is left.
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import checker  # noqa: E402
+
+TOPIC = "chaos"
+PARTITIONS = 3
+PRODUCERS = 3
+BROKERS = (1, 2, 3)
+# Raft timing of the brokers under test (skiffd defaults): election after 15-30 ticks of 20 ms.
+TICK_MS = 20
+ELECTION_TICKS = 15
+ELECTION_TIMEOUT_MAX_S = 2 * ELECTION_TICKS * TICK_MS / 1000.0
+# Bounds of the phases around a scenario (seconds).
+STARTUP_S = 60          # cluster up, topic created and led
+PRODUCER_GRACE_S = 20   # after the workload stops, how long an unanswered batch is retried
+WHOLE_S = 60            # after the last heal, how long to wait for every leader and replica
+DRAIN_S = 30            # final reads and consumers reaching the end
+# Per-broker group ids, so that iptables' owner match can tell the brokers' own outgoing
+# connections apart on the shared loopback address (see Firewall).
+BROKER_GID_BASE = 47000
+# Exit code of a canary run whose scenarios could not run here (ctest SKIP_RETURN_CODE).
+SKIP_EXIT_CODE = 77
+DEFINITE_ERRORS = ("INVALID_BATCH", "CORRUPT_BATCH", "BATCH_TOO_LARGE")
+
+grpc = None  # imported after the stubs exist
+pb = {}      # generated modules by short name
+
+
+def now():
+    return time.monotonic()
+
+
+def log(msg):
+    print("[chaos %s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM: unwind through every finally block."""
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def generate_stubs(proto_dir, out_dir):
+    global grpc
+    os.makedirs(out_dir, exist_ok=True)
+    protos = [os.path.join("skiff/v1", f)
+              for f in sorted(os.listdir(os.path.join(proto_dir, "skiff/v1")))]
+    subprocess.run(["protoc", "-I", proto_dir, "--python_out=" + out_dir,
+                    "--grpc_python_out=" + out_dir,
+                    "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin"] + protos,
+                   check=True)
+    load_stubs(out_dir)
+
+
+def load_stubs(out_dir):
+    global grpc
+    sys.path.insert(0, out_dir)
+    import grpc as grpc_module
+    from skiff.v1 import (admin_pb2, admin_pb2_grpc, errors_pb2, fetch_pb2, fetch_pb2_grpc,
+                          metadata_pb2, metadata_pb2_grpc, produce_pb2, produce_pb2_grpc,
+                          records_pb2)
+    grpc = grpc_module
+    pb.update(admin=admin_pb2, admin_grpc=admin_pb2_grpc, errors=errors_pb2, fetch=fetch_pb2,
+              fetch_grpc=fetch_pb2_grpc, metadata=metadata_pb2, metadata_grpc=metadata_pb2_grpc,
+              produce=produce_pb2, produce_grpc=produce_pb2_grpc, records=records_pb2)
+
+
+def error_name(code):
+    return pb["errors"].ErrorCode.Name(code) if code in pb["errors"].ErrorCode.values() else str(code)
+
+
+# ---- processes --------------------------------------------------------------------------------
+
+class Processes:
+    """Every child this run starts, so that each can be killed by its PID and none is left."""
+
+    def __init__(self):
+        self.all = []
+        self.lock = threading.Lock()
+
+    def spawn(self, argv, log_path, **kwargs):
+        out = open(log_path, "ab")
+        try:
+            p = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, **kwargs)
+        finally:
+            out.close()
+        with self.lock:
+            self.all.append(p)
+        return p
+
+    def kill_all(self):
+        with self.lock:
+            procs = list(self.all)
+        for p in procs:
+            if p.poll() is None:
+                try:
+                    os.kill(p.pid, signal.SIGCONT)  # a stopped process must also die
+                    os.kill(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def leftovers(self, root):
+        """PIDs still alive that this run started, and any process whose command line names
+        the run's temp root (a grandchild would show up there)."""
+        alive = [p.pid for p in self.all if p.poll() is None]
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as f:
+                    if root.encode() in f.read():
+                        alive.append(int(entry))
+            except OSError:
+                pass
+        return sorted(set(alive))
+
+
+class Cluster:
+    """Three skiffd on 127.0.0.1. state[i] is 'running', 'stopped' (SIGSTOP) or 'dead'."""
+
+    def __init__(self, skiffd, root, procs, extra_flags=()):
+        self.skiffd, self.root, self.procs = skiffd, root, procs
+        self.extra_flags = list(extra_flags)
+        ports = free_ports(6)
+        self.client = {i: "127.0.0.1:%d" % ports[i - 1] for i in BROKERS}
+        self.raft_port = {i: ports[i + 2] for i in BROKERS}
+        self.voters = ",".join("%d@127.0.0.1:%d" % (i, self.raft_port[i]) for i in BROKERS)
+        self.popen = {}
+        self.state = {i: "dead" for i in BROKERS}
+        self.data_dirs = {i: os.path.join(root, "b%d" % i) for i in BROKERS}
+
+    def start(self, i):
+        assert self.state[i] == "dead"
+        self.popen[i] = self.procs.spawn(
+            [self.skiffd, "--broker_id=%d" % i, "--data_dir=" + self.data_dirs[i],
+             "--listen=" + self.client[i], "--raft_listen=127.0.0.1:%d" % self.raft_port[i],
+             "--rack=r%d" % i, "--metadata_voters=" + self.voters,
+             "--tick_ms=%d" % TICK_MS, "--election_ticks=%d" % ELECTION_TICKS] + self.extra_flags,
+            os.path.join(self.root, "broker%d.log" % i),
+            group=BROKER_GID_BASE + i, extra_groups=[])
+        self.state[i] = "running"
+
+    def kill9(self, i):
+        p = self.popen[i]
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=10)
+        self.state[i] = "dead"
+
+    def sigstop(self, i):
+        os.kill(self.popen[i].pid, signal.SIGSTOP)
+        self.state[i] = "stopped"
+
+    def sigcont(self, i):
+        os.kill(self.popen[i].pid, signal.SIGCONT)
+        self.state[i] = "running"
+
+    def reachable(self):
+        return [i for i in BROKERS if self.state[i] == "running"]
+
+    def check_alive(self):
+        """A broker that exited by itself is a finding, never silently restarted."""
+        for i in BROKERS:
+            if self.state[i] != "dead" and self.popen[i].poll() is not None:
+                raise RuntimeError("broker %d exited on its own with %s (see broker%d.log)"
+                                   % (i, self.popen[i].returncode, i))
+
+
+class Firewall:
+    """iptables rules on the loopback that cut one broker's Raft traffic while leaving its
+    client port alone. Brokers share 127.0.0.1, so a broker's OUTGOING Raft connections are
+    told apart by the group id it runs under (owner match); its INCOMING ones by its Raft port.
+    All rules live in one chain per run, jumped to from OUTPUT and deleted at the end."""
+
+    def __init__(self):
+        self.chain = "SKIFFCHAOS%d" % os.getpid()
+        self.installed = False
+        self.ever_installed = False  # only then can a rule be left behind
+
+    @staticmethod
+    def _run(*args):
+        return subprocess.run(["iptables", "-w", "5"] + list(args), capture_output=True, text=True)
+
+    def unavailable_reason(self):
+        if shutil.which("iptables") is None:
+            return "iptables is not installed (apt-get install -y iptables)"
+        r = self._run("-N", self.chain)
+        if r.returncode != 0:
+            return "iptables is not permitted here: %s" % r.stderr.strip()
+        self._run("-X", self.chain)
+        r = self._run("-m", "owner", "--help")
+        if "gid-owner" not in r.stdout:
+            return "iptables has no owner match"
+        return None
+
+    def install(self):
+        self.ever_installed = True  # even a half-done install must be checked for leftovers
+        for args in (("-N", self.chain), ("-I", "OUTPUT", "-j", self.chain)):
+            r = self._run(*args)
+            if r.returncode != 0:
+                raise RuntimeError("iptables %s: %s" % (" ".join(args), r.stderr.strip()))
+        self.installed = self.ever_installed = True
+
+    def isolate(self, broker, cluster):
+        port = cluster.raft_port[broker]
+        rules = [("-p", "tcp", "--dport", str(port)), ("-p", "tcp", "--sport", str(port))]
+        for peer in BROKERS:
+            if peer != broker:
+                rules.append(("-m", "owner", "--gid-owner", str(BROKER_GID_BASE + broker),
+                              "-p", "tcp", "--dport", str(cluster.raft_port[peer])))
+        for rule in rules:
+            r = self._run("-A", self.chain, *rule, "-j", "DROP")
+            if r.returncode != 0:
+                raise RuntimeError("iptables: %s" % r.stderr.strip())
+
+    def clear(self):
+        if self.installed:
+            self._run("-F", self.chain)
+
+    def remove(self):
+        if not self.installed:
+            return
+        self._run("-D", "OUTPUT", "-j", self.chain)
+        self._run("-F", self.chain)
+        self._run("-X", self.chain)
+        self.installed = False
+
+    def leftover(self):
+        if not self.ever_installed:
+            return False
+        r = self._run("-S")
+        return self.chain in r.stdout
+
+
+class LoopDisks:
+    """Each broker's data dir on its own loop-mounted ext4 image, for power cuts. A power cut
+    freezes the broker (SIGSTOP), copies its image (the copy holds only what reached the
+    image: fsynced data plus whatever the kernel happened to write back, exactly what a power
+    cut leaves), kills it, checks the copy with e2fsck, and mounts the copy in its place."""
+
+    IMAGE_SIZE = "256M"
+
+    def __init__(self, root):
+        self.root = root
+        self.image = {}
+        self.mountpoint = {}
+        self.generation = 0
+
+    @staticmethod
+    def _sh(*argv):
+        return subprocess.run(list(argv), capture_output=True, text=True)
+
+    def unavailable_reason(self):
+        for tool in ("mkfs.ext4", "e2fsck", "mount", "umount"):
+            if shutil.which(tool) is None:
+                return "%s is not installed (e2fsprogs, mount)" % tool
+        if os.geteuid() != 0:
+            return "loop mounts need root"
+        return None
+
+    def create(self, broker):
+        os.makedirs(os.path.join(self.root, "img"), exist_ok=True)
+        img = os.path.join(self.root, "img", "b%d-0.img" % broker)
+        mp = os.path.join(self.root, "disk%d" % broker)
+        os.makedirs(mp, exist_ok=True)
+        for argv in (("truncate", "-s", self.IMAGE_SIZE, img), ("mkfs.ext4", "-q", "-F", img)):
+            r = self._sh(*argv)
+            if r.returncode != 0:
+                raise Skipped("%s failed: %s" % (argv[0], r.stderr.strip()))
+        r = self._sh("mount", "-o", "loop", img, mp)
+        if r.returncode != 0:
+            raise Skipped("cannot loop-mount an ext4 image here: %s" % r.stderr.strip())
+        self.image[broker], self.mountpoint[broker] = img, mp
+        return os.path.join(mp, "data")
+
+    def snapshot(self, broker):
+        """The power cut itself: a copy of what the image holds now (the broker is frozen)."""
+        self.generation += 1
+        copy = os.path.join(self.root, "img", "b%d-%d.img" % (broker, self.generation))
+        r = self._sh("cp", "--sparse=always", self.image[broker], copy)
+        if r.returncode != 0:
+            raise RuntimeError("cp image: %s" % r.stderr.strip())
+        return copy
+
+    def swap_in(self, broker, copy):
+        """After the broker is dead: unmount the live image, repair and mount the copy."""
+        self.umount(self.mountpoint[broker])
+        r = self._sh("e2fsck", "-fy", copy)
+        # 0: clean, 1: errors corrected (journal replayed). More: the file system is damaged.
+        if r.returncode > 1:
+            raise RuntimeError("e2fsck of broker %d's power-cut image exited %d: %s"
+                               % (broker, r.returncode, r.stdout[-500:]))
+        r = self._sh("mount", "-o", "loop", copy, self.mountpoint[broker])
+        if r.returncode != 0:
+            raise RuntimeError("mount of the power-cut image: %s" % r.stderr.strip())
+        os.remove(self.image[broker])
+        self.image[broker] = copy
+
+    def umount(self, mp):
+        for _ in range(50):
+            if self._sh("umount", mp).returncode == 0 or not self.is_mounted(mp):
+                return
+            time.sleep(0.2)
+        self._sh("umount", "-l", mp)  # last resort, so that the run never leaves a mount
+
+    @staticmethod
+    def is_mounted(path):
+        with open("/proc/mounts") as f:
+            return any(line.split()[1] == path for line in f)
+
+    def unmount_all(self):
+        for mp in self.mountpoint.values():
+            if self.is_mounted(mp):
+                self.umount(mp)
+
+    def leftover(self):
+        with open("/proc/mounts") as f:
+            return [line.split()[1] for line in f if line.split()[1].startswith(self.root)]
+
+
+# ---- the client side --------------------------------------------------------------------------
+
+class Client:
+    """Thin, thread-safe gRPC helpers. Timeouts are short: a SIGSTOPped broker never answers."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.channels = {}
+        self.lock = threading.Lock()
+
+    def stub(self, kind, broker):
+        addr = self.cluster.client[broker]
+        with self.lock:
+            if addr not in self.channels:
+                self.channels[addr] = grpc.insecure_channel(addr)
+            channel = self.channels[addr]
+        return getattr(pb[kind + "_grpc"], {"admin": "AdminServiceStub",
+                                            "metadata": "MetadataServiceStub",
+                                            "produce": "ProduceServiceStub",
+                                            "fetch": "FetchServiceStub"}[kind])(channel)
+
+    def close(self):
+        with self.lock:
+            for c in self.channels.values():
+                c.close()
+            self.channels.clear()
+
+    def metadata(self, broker, timeout=0.5):
+        try:
+            return self.stub("metadata", broker).Metadata(
+                pb["metadata"].MetadataRequest(topics=[TOPIC]), timeout=timeout)
+        except grpc.RpcError:
+            return None
+
+    def leaders(self):
+        """partition -> leader broker id, as the running brokers report them (-1 unknown)."""
+        out = {p: -1 for p in range(PARTITIONS)}
+        for b in self.cluster.reachable():
+            md = self.metadata(b)
+            if md is None or not md.topics:
+                continue
+            for pm in md.topics[0].partitions:
+                if out.get(pm.partition, -1) < 0 and pm.leader > 0:
+                    out[pm.partition] = pm.leader
+        return out
+
+    def controller(self):
+        for b in self.cluster.reachable():
+            md = self.metadata(b)
+            if md is not None and md.controller_id > 0:
+                return md.controller_id
+        return -1
+
+    def whole(self):
+        """Every partition led by a running broker whose own view has every replica in sync,
+        and a metadata controller known."""
+        views = {b: self.metadata(b) for b in self.cluster.reachable()}
+        if not any(v is not None and v.controller_id > 0 for v in views.values()):
+            return False
+        for p in range(PARTITIONS):
+            ok = False
+            for b, md in views.items():
+                if md is None or not md.topics:
+                    continue
+                pm = next((x for x in md.topics[0].partitions if x.partition == p), None)
+                if pm is not None and pm.leader == b and len(pm.replicas) == 3 \
+                        and sorted(pm.in_sync) == sorted(pm.replicas):
+                    ok = True
+            if not ok:
+                return False
+        return True
+
+    def admin(self, method, request, deadline):
+        last = None
+        while now() < deadline:
+            for b in self.cluster.reachable():
+                try:
+                    return getattr(self.stub("admin", b), method)(request, timeout=2)
+                except grpc.RpcError as e:
+                    last = e
+            time.sleep(0.1)
+        raise RuntimeError("admin %s failed until the deadline: %s" % (method, last))
+
+
+class Ledger:
+    """What the workload and the fault injector did, in the checker's history format."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.sends, self.acks, self.faults, self.heals = [], [], [], []
+        self.t0 = now()
+
+    def t(self):
+        return round(now() - self.t0, 4)
+
+    def add_send(self, s):
+        with self.lock:
+            self.sends.append(s)
+
+    def ack(self, key):
+        with self.lock:
+            self.acks.append((self.t(), key))
+
+    def fault(self, name, keys):
+        log("fault: %s (affects %s)" % (name, keys))
+        with self.lock:
+            self.faults.append({"t": self.t(), "name": name, "keys": list(keys)})
+
+    def heal(self, name):
+        log("heal: %s" % name)
+        h = {"t": self.t(), "name": name, "healed_t": None}
+        with self.lock:
+            self.heals.append(h)
+        return h
+
+
+class Producer(threading.Thread):
+    """One idempotent producer: one batch in flight, retried with the same sequence until it
+    is acknowledged or definitely fails; the ledger records every send's outcome."""
+
+    def __init__(self, ctx, index, seed):
+        super().__init__(name="producer-%d" % index, daemon=True)
+        self.ctx, self.index, self.rng = ctx, index, random.Random(seed)
+        self.error = None
+
+    def run(self):
+        try:
+            self.produce()
+        except Exception as e:  # surfaced by the runner, never swallowed
+            self.error = "%s: %r" % (self.name, e)
+
+    def produce(self):
+        ctx = self.ctx
+        ids = ctx.client.admin("InitProducerId", pb["admin"].InitProducerIdRequest(), ctx.deadline)
+        producer, epoch = ids.producer_id, ids.producer_epoch
+        next_seq = {p: 0 for p in range(PARTITIONS)}
+        usable = set(range(PARTITIONS))  # a partition that rejected a batch is left alone
+        leader = {p: -1 for p in range(PARTITIONS)}
+        n = 0
+        while not ctx.stop_producing.is_set() and usable and now() < ctx.deadline:
+            p = self.rng.choice(sorted(usable))
+            probe = self.rng.random() < 0.02
+            count = 1 if probe else self.rng.randint(1, 4)
+            n += 1
+            nonce = "%s%d.%d" % ("f" if probe else "a", self.index, n)
+            s = {"producer": producer, "partition": p, "seq": next_seq[p], "status": "unknown",
+                 "offset": None, "probe": probe, "attempts": 0, "error": "", "trail": [],
+                 "values": [checker.make_value(producer, p, next_seq[p] + k, nonce,
+                                               self.rng.randint(0, 64)) for k in range(count)],
+                 "invoke_t": ctx.ledger.t(), "done_t": None}
+            ctx.ledger.add_send(s)
+            rs = pb["records"].RecordSet(records=[pb["records"].Record(value=v) for v in s["values"]])
+            batch = pb["records"].RecordBatch(record_count=count, producer_id=producer,
+                                              producer_epoch=epoch, base_sequence=s["seq"],
+                                              records=rs.SerializeToString())
+            if probe:
+                batch.crc32c = 1  # wrong for these bytes: CORRUPT_BATCH, nothing written
+            request = pb["produce"].ProduceRequest(
+                acks=pb["produce"].ACKS_ALL, timeout_ms=1500,
+                batches=[pb["produce"].PartitionBatch(topic=TOPIC, partition=p, batch=batch)])
+            self.deliver(s, request, leader)
+            if s["status"] == "acked":
+                next_seq[p] += count
+            elif s["status"] == "rejected":
+                usable.discard(p)
+            elif s["status"] == "unknown":
+                break  # gave up at the end of the run: the sequence can no longer advance
+            time.sleep(ctx.pace_s)
+
+    @staticmethod
+    def trail(s, sent_t, broker, outcome):
+        """The first attempts of a send, for the evidence: (sent at, broker, outcome)."""
+        if len(s["trail"]) < 8:
+            s["trail"].append((sent_t, broker, outcome))
+
+    def deliver(self, s, request, leader):
+        ctx, p = self.ctx, s["partition"]
+        while True:
+            give_up = ctx.give_up_t if ctx.give_up_t is not None else ctx.deadline
+            if now() >= give_up or now() >= ctx.deadline:
+                return  # stays "unknown"
+            if leader[p] < 0 or ctx.cluster.state[leader[p]] == "dead":
+                leader[p] = ctx.client.leaders().get(p, -1)
+                if leader[p] < 0:
+                    time.sleep(0.05)
+                    continue
+            s["attempts"] += 1
+            sent_t = ctx.ledger.t()
+            try:
+                r = ctx.client.stub("produce", leader[p]).Produce(request, timeout=2).results[0]
+            except grpc.RpcError as e:
+                self.trail(s, sent_t, leader[p], str(e.code()))
+                if e.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                    s["status"] = "failed" if s["probe"] else "rejected"
+                    s["error"] = "INVALID_ARGUMENT: %s" % e.details()
+                    s["done_t"] = ctx.ledger.t()
+                    return
+                s["error"] = str(e.code())  # outcome unknown: retry the same sequence
+                # The broker may be frozen or gone: forget it for every partition, or the next
+                # send to another partition it led waits out a deadline too.
+                failed_broker = leader[p]
+                for q in leader:
+                    if leader[q] == failed_broker:
+                        leader[q] = -1
+                time.sleep(0.05)
+                continue
+            name = error_name(r.error)
+            self.trail(s, sent_t, leader[p], name)
+            if r.error == 0:
+                s["status"], s["offset"], s["done_t"] = "acked", r.base_offset, ctx.ledger.t()
+                ctx.ledger.ack(p)
+                return
+            s["error"] = "%s: %s" % (name, r.error_message)
+            if name in DEFINITE_ERRORS:
+                s["status"] = "failed" if s["probe"] else "rejected"
+                s["done_t"] = ctx.ledger.t()
+                return
+            if name in ("OUT_OF_SEQUENCE", "PRODUCER_FENCED", "UNKNOWN_TOPIC", "UNKNOWN_PARTITION"):
+                # A probe never gets here (its CRC fails first); for a real batch this means
+                # the broker forgot a batch it acknowledged, or the topic: a finding.
+                s["status"] = "rejected"
+                s["done_t"] = ctx.ledger.t()
+                return
+            hint = r.leader.broker_id
+            leader[p] = hint if hint > 0 and ctx.cluster.state.get(hint) != "dead" else -1
+            time.sleep(0.02 if hint > 0 else 0.05)
+
+
+class MetadataProbe(threading.Thread):
+    """Writes to the metadata log (InitProducerId) every 100 ms, recording each success as an
+    acknowledged write of key "metadata": the metadata group's availability."""
+
+    def __init__(self, ctx):
+        super().__init__(name="metadata-probe", daemon=True)
+        self.ctx = ctx
+        self.stop = threading.Event()
+
+    def run(self):
+        ctx, i = self.ctx, 0
+        while not self.stop.is_set() and now() < ctx.deadline:
+            brokers = ctx.cluster.reachable()
+            if brokers:
+                b = brokers[i % len(brokers)]
+                i += 1
+                try:
+                    ctx.client.stub("admin", b).InitProducerId(
+                        pb["admin"].InitProducerIdRequest(), timeout=1)
+                    ctx.ledger.ack("metadata")
+                except grpc.RpcError:
+                    pass
+            self.stop.wait(0.1)
+
+
+# ---- consumers --------------------------------------------------------------------------------
+
+def consume_main(args):
+    """One consumer process: reads args.partition from its leader by offset, starting at its
+    checkpoint, and appends what it reads to args.out ("start N", then "OFFSET HEX" lines)
+    before advancing the checkpoint. SIGKILL at any moment loses at most the position of the
+    last fetch, so a restart re-reads but never skips."""
+    load_stubs(args.gen)
+    brokers = args.brokers.split(",")
+    start = 0
+    if os.path.exists(args.checkpoint):
+        with open(args.checkpoint) as f:
+            start = int(f.read().strip() or 0)
+    out = open(args.out, "ab")
+    out.write(b"start %d\n" % start)
+    out.flush()
+    position, leader, channels = start, None, {}
+    deadline = now() + args.deadline_s
+
+    def stub(addr):
+        if addr not in channels:
+            channels[addr] = grpc.insecure_channel(addr)
+        return pb["fetch_grpc"].FetchServiceStub(channels[addr])
+
+    while now() < deadline:
+        if leader is None:
+            for addr in brokers:
+                try:
+                    md = pb["metadata_grpc"].MetadataServiceStub(channels.setdefault(
+                        addr, grpc.insecure_channel(addr))).Metadata(
+                            pb["metadata"].MetadataRequest(topics=[args.topic]), timeout=0.5)
+                except grpc.RpcError:
+                    continue
+                pm = [x for x in md.topics[0].partitions if x.partition == args.partition] \
+                    if md.topics else []
+                if pm and pm[0].leader > 0:
+                    leader = next((b.address for b in md.brokers if b.id == pm[0].leader), None)
+                    if leader:
+                        break
+            if leader is None:
+                time.sleep(0.1)
+                continue
+        try:
+            f = stub(leader).Fetch(pb["fetch"].FetchRequest(
+                topic=args.topic, partition=args.partition, offset=position, max_bytes=256 << 10,
+                max_wait_ms=300), timeout=2)
+        except grpc.RpcError:
+            leader = None
+            time.sleep(0.05)
+            continue
+        if f.error != 0:
+            leader = f.leader.address or None
+            time.sleep(0.05)
+            continue
+        lines = []
+        for bt in f.batches:
+            for k, r in enumerate(pb["records"].RecordSet.FromString(bt.records).records):
+                offset = bt.base_offset + k
+                if offset >= position:
+                    # Recorded as served, gap or not: the checker judges, not the consumer.
+                    lines.append(b"%d %s\n" % (offset, r.value.hex().encode()))
+                    position = offset + 1
+        if lines:
+            out.write(b"".join(lines))
+            out.flush()
+            tmp = args.checkpoint + ".tmp"
+            with open(tmp, "w") as cp:
+                cp.write(str(position))
+            os.replace(tmp, args.checkpoint)
+    return 0
+
+
+def parse_consumer_log(path):
+    """The sessions of one consumer log: [{"start", "records": [(offset, value)]}]."""
+    sessions = []
+    if not os.path.exists(path):
+        return sessions
+    with open(path, "rb") as f:
+        data = f.read()
+    for line in data.split(b"\n")[:-1]:  # a last line without newline was cut by SIGKILL
+        if line.startswith(b"start "):
+            sessions.append({"start": int(line.split()[1]), "records": []})
+        elif line and sessions:
+            offset, value = line.split(b" ")
+            sessions[-1]["records"].append((int(offset), bytes.fromhex(value.decode())))
+    return sessions
+
+
+class Consumers:
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.popen = {}
+        self.dir = os.path.join(ctx.root, "consumers")
+        os.makedirs(self.dir, exist_ok=True)
+        self.restarts = 0
+
+    def start(self, p):
+        ctx = self.ctx
+        self.popen[p] = ctx.procs.spawn(
+            ["/usr/bin/python3", os.path.abspath(__file__), "consume", "--gen", ctx.gen_dir,
+             "--brokers", ",".join(ctx.cluster.client[b] for b in BROKERS), "--topic", TOPIC,
+             "--partition", str(p), "--checkpoint", os.path.join(self.dir, "p%d.pos" % p),
+             "--out", os.path.join(self.dir, "p%d.log" % p),
+             "--deadline-s", str(max(1, int(ctx.deadline - now())))],
+            os.path.join(self.dir, "p%d.stderr" % p))
+
+    def start_all(self):
+        for p in range(PARTITIONS):
+            self.start(p)
+
+    def kill(self, p):
+        proc = self.popen.pop(p)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def position(self, p):
+        try:
+            with open(os.path.join(self.dir, "p%d.pos" % p)) as f:
+                return int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def stop_all(self):
+        for p in list(self.popen):
+            self.kill(p)
+
+    def sessions(self):
+        return {p: parse_consumer_log(os.path.join(self.dir, "p%d.log" % p))
+                for p in range(PARTITIONS)}
+
+
+class ConsumerChaos(threading.Thread):
+    """Kills a random consumer with SIGKILL every 3-6 s and restarts it from its checkpoint."""
+
+    def __init__(self, ctx, consumers, rng):
+        super().__init__(name="consumer-chaos", daemon=True)
+        self.ctx, self.consumers, self.rng = ctx, consumers, rng
+        self.stop = threading.Event()
+        self.lock = threading.Lock()  # held while a consumer is down, so stop waits for it
+
+    def run(self):
+        while not self.stop.wait(self.rng.uniform(3, 6)) and now() < self.ctx.deadline:
+            p = self.rng.randrange(PARTITIONS)
+            with self.lock:
+                if self.stop.is_set():
+                    return
+                self.consumers.kill(p)
+                time.sleep(self.rng.uniform(0.1, 0.5))
+                self.consumers.start(p)
+                self.consumers.restarts += 1
+
+
+# ---- a scenario run ---------------------------------------------------------------------------
+
+class Skipped(Exception):
+    pass
+
+
+class Context:
+    """Everything a scenario function needs: the cluster, the client, the ledger, the seeded
+    random source, and helpers that record faults and heals."""
+
+    def __init__(self, args, name, seed, root, procs):
+        self.args, self.name, self.seed, self.root, self.procs = args, name, seed, root, procs
+        self.rng = random.Random(seed)
+        self.ledger = Ledger()
+        self.cluster = Cluster(args.skiffd, root, procs, args.broker_flag)
+        self.client = Client(self.cluster)
+        self.gen_dir = args.gen_dir
+        self.stop_producing = threading.Event()
+        self.give_up_t = None
+        self.pace_s = 0.002
+        self.duration = args.duration
+        # Hard bound of the whole run: CI rounds take about a minute, --duration adds its own.
+        self.deadline = (now() + STARTUP_S + 120 + args.duration * 2 + PRODUCER_GRACE_S + WHOLE_S
+                         + DRAIN_S)
+        self.firewall = Firewall()
+        self.disks = None  # LoopDisks, for scenarios marked needs_disks
+        self.cleanups = []  # scenario-specific undo actions, run in reverse in finally
+
+    def sleep(self, seconds):
+        """Let the workload run; a broker that died on its own ends the scenario."""
+        end = min(now() + seconds, self.deadline)
+        while now() < end:
+            self.cluster.check_alive()
+            time.sleep(min(0.1, max(0, end - now())))
+
+    def power_cut(self, brokers):
+        """Cuts the power of `brokers` at the same instant: freeze all, copy all images, kill
+        all, then put each repaired copy in place. They stay down until started again."""
+        for b in brokers:
+            self.cluster.sigstop(b)
+        copies = {b: self.disks.snapshot(b) for b in brokers}
+        for b in brokers:
+            self.cluster.kill9(b)
+        for b in brokers:
+            self.disks.swap_in(b, copies[b])
+
+    def keys_led_by(self, broker):
+        return [p for p, b in self.client.leaders().items() if b == broker]
+
+    def wait_leader(self, partition, timeout_s=30, avoid=None):
+        end = min(now() + timeout_s, self.deadline)
+        while now() < end:
+            b = self.client.leaders().get(partition, -1)
+            if b > 0 and b != avoid:
+                return b
+            time.sleep(0.05)
+        raise RuntimeError("partition %d has no leader after %ds" % (partition, timeout_s))
+
+    def wait_whole(self, heal, timeout_s=WHOLE_S):
+        """Records in `heal` when every partition is led and fully in sync again."""
+        end = min(now() + timeout_s, self.deadline)
+        while now() < end:
+            self.cluster.check_alive()
+            if self.client.whole():
+                heal["healed_t"] = self.ledger.t()
+                log("whole again after %.2fs" % (heal["healed_t"] - heal["t"]))
+                return True
+            time.sleep(0.05)
+        log("NOT whole %ds after heal %r" % (timeout_s, heal["name"]))
+        return False
+
+
+SCENARIOS = {}
+CORE = ("leader_kill", "metadata_leader_kill", "zombie_leader", "leader_isolation", "power_cut",
+        "cluster_power_cut")
+
+
+def scenario(fn):
+    SCENARIOS[fn.__name__[len("scenario_"):]] = fn
+    return fn
+
+
+def rounds_for(ctx, ci_rounds, round_s):
+    """CI mode runs ci_rounds; --duration longer than that many rounds runs more."""
+    return max(ci_rounds, int(ctx.duration / round_s))
+
+
+@scenario
+def scenario_leader_kill(ctx):
+    """kill -9 the leader of a partition, restart it; 5 times in a row (partition rotates)."""
+    for r in range(rounds_for(ctx, 5, 7)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        victim = ctx.wait_leader(p)
+        keys = ctx.keys_led_by(victim) or [p]
+        ctx.ledger.fault("kill -9 broker %d (leader of p%d)" % (victim, p), keys)
+        ctx.cluster.kill9(victim)
+        ctx.sleep(2)
+        heal = ctx.ledger.heal("restart broker %d" % victim)
+        ctx.cluster.start(victim)
+        ctx.wait_whole(heal)
+
+
+@scenario
+def scenario_metadata_leader_kill(ctx):
+    """kill -9 the metadata group's leader (the controller), restart it; 3 times. A probe
+    writes to the metadata log every 100 ms to measure its unavailability."""
+    probe = MetadataProbe(ctx)
+    probe.start()
+    ctx.cleanups.append(lambda: (probe.stop.set(), probe.join(5)))
+    for _ in range(rounds_for(ctx, 3, 9)):
+        ctx.sleep(3)
+        end = now() + 30
+        victim = ctx.client.controller()
+        while victim < 0 and now() < end:
+            time.sleep(0.05)
+            victim = ctx.client.controller()
+        if victim < 0:
+            raise RuntimeError("no metadata controller known")
+        keys = ["metadata"] + ctx.keys_led_by(victim)
+        ctx.ledger.fault("kill -9 broker %d (metadata controller)" % victim, keys)
+        ctx.cluster.kill9(victim)
+        ctx.sleep(2.5)
+        heal = ctx.ledger.heal("restart broker %d" % victim)
+        ctx.cluster.start(victim)
+        ctx.wait_whole(heal)
+
+
+@scenario
+def scenario_zombie_leader(ctx):
+    """SIGSTOP a partition leader for ~3 election timeouts while producers keep writing (to it
+    and, once they give up on it, to its successor), then SIGCONT: the zombie must not
+    acknowledge or keep anything the new leader does not have. 3 times."""
+    for r in range(rounds_for(ctx, 3, 9)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        victim = ctx.wait_leader(p)
+        keys = ctx.keys_led_by(victim) or [p]
+        ctx.ledger.fault("SIGSTOP broker %d (leader of p%d)" % (victim, p), keys)
+        ctx.cluster.sigstop(victim)
+        ctx.cleanups.append(lambda v=victim: ctx.cluster.state[v] == "stopped" and ctx.cluster.sigcont(v))
+        ctx.sleep(max(3.0, 3 * ELECTION_TIMEOUT_MAX_S))
+        heal = ctx.ledger.heal("SIGCONT broker %d" % victim)
+        ctx.cluster.sigcont(victim)
+        ctx.wait_whole(heal)
+
+
+@scenario
+def scenario_leader_isolation(ctx):
+    """Cut a partition leader's Raft traffic (both directions) with iptables while clients
+    still reach it, for ~4 s; then remove the rules. 3 times."""
+    reason = ctx.firewall.unavailable_reason()
+    if reason:
+        raise Skipped(reason)
+    ctx.firewall.install()
+    ctx.cleanups.append(ctx.firewall.remove)
+    for r in range(rounds_for(ctx, 3, 10)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        victim = ctx.wait_leader(p)
+        keys = ctx.keys_led_by(victim) or [p]
+        ctx.ledger.fault("isolate broker %d's raft port (leader of p%d)" % (victim, p), keys)
+        ctx.firewall.isolate(victim, ctx.cluster)
+        ctx.sleep(4)
+        heal = ctx.ledger.heal("remove iptables rules for broker %d" % victim)
+        ctx.firewall.clear()
+        ctx.wait_whole(heal)
+
+
+def needs_disks(fn):
+    fn.needs_disks = True
+    return fn
+
+
+@scenario
+@needs_disks
+def scenario_power_cut(ctx):
+    """Power cut of a partition leader (its data dir is a loop-mounted ext4 image: unsynced
+    writes are lost), restart from what its disk kept; 3 times."""
+    for r in range(rounds_for(ctx, 3, 9)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        victim = ctx.wait_leader(p)
+        keys = ctx.keys_led_by(victim) or [p]
+        ctx.ledger.fault("power cut broker %d (leader of p%d)" % (victim, p), keys)
+        ctx.power_cut([victim])
+        ctx.sleep(1.5)
+        heal = ctx.ledger.heal("restart broker %d from its power-cut disk" % victim)
+        ctx.cluster.start(victim)
+        ctx.wait_whole(heal)
+
+
+@scenario
+@needs_disks
+def scenario_cluster_power_cut(ctx):
+    """Correlated power cut of all three brokers at once (a rack losing power), restart all
+    from what their disks kept; twice. With --sync=every_commit nothing acknowledged may go."""
+    for r in range(rounds_for(ctx, 2, 12)):
+        # The first cut comes once a few thousand records are acknowledged. (A broker run with
+        # --sync=never loses even the topic: ext4 may keep unsynced data unwritten for 30 s.)
+        ctx.sleep(8 if r == 0 else 3)
+        ctx.ledger.fault("power cut of all brokers", list(range(PARTITIONS)))
+        ctx.power_cut(list(BROKERS))
+        ctx.sleep(1)
+        heal = ctx.ledger.heal("restart all brokers from their power-cut disks")
+        for b in BROKERS:
+            ctx.cluster.start(b)
+        ctx.wait_whole(heal)
+
+
+# ---- running one scenario ----------------------------------------------------------------------
+
+def final_reads(ctx):
+    """After every fault is healed: each partition through a normal leader read, then from every
+    replica by follower reads, until each reaches the leader's high watermark (bounded)."""
+    reads = {p: {} for p in range(PARTITIONS)}
+    drained = {p: {} for p in range(PARTITIONS)}
+    end = now() + DRAIN_S
+
+    def read(p, broker, follower):
+        got, hw = [], None
+        while now() < end:
+            try:
+                f = ctx.client.stub("fetch", broker).Fetch(pb["fetch"].FetchRequest(
+                    topic=TOPIC, partition=p, offset=len(got), max_bytes=1 << 20, max_wait_ms=0,
+                    allow_follower=follower, client_rack="r%d" % broker if follower else ""),
+                    timeout=3)
+            except grpc.RpcError:
+                time.sleep(0.1)
+                continue
+            if f.error != 0:
+                if not follower and f.leader.broker_id > 0:
+                    broker = f.leader.broker_id
+                time.sleep(0.1)
+                continue
+            for bt in f.batches:
+                recs = pb["records"].RecordSet.FromString(bt.records).records
+                for k, r in enumerate(recs):
+                    if bt.base_offset + k == len(got):
+                        got.append(r.value)
+            target = f.high_watermark if hw is None else hw
+            if len(got) >= target:
+                return got, True
+            if not f.batches:
+                time.sleep(0.1)
+        return got, False
+
+    unreadable = []
+    for p in range(PARTITIONS):
+        try:
+            leader = ctx.wait_leader(p, timeout_s=10)
+        except RuntimeError:
+            # Still no leader after every fault was healed: nothing of the partition can be
+            # read, so the checker counts every acknowledged record of it as lost.
+            unreadable.append(p)
+            leader = BROKERS[0]
+        got, ok = read(p, leader, False)
+        reads[p]["leader"], drained[p]["leader"] = got, ok
+        for b in BROKERS:
+            # A follower read is complete once it holds what the leader read holds.
+            rgot, _ = read(p, b, True)
+            while len(rgot) < len(got) and now() < end:
+                time.sleep(0.2)
+                rgot, _ = read(p, b, True)
+            reads[p]["replica:%d" % b] = rgot
+            drained[p]["replica:%d" % b] = len(rgot) >= len(got)
+    return reads, drained, unreadable
+
+
+def history_to_json(h):
+    def enc_values(vs):
+        return [v.hex() for v in vs]
+    out = dict(h)
+    out["sends"] = [dict(s, values=enc_values(s["values"])) for s in h["sends"]]
+    out["reads"] = {str(p): {src: enc_values(v) for src, v in r.items()} for p, r in h["reads"].items()}
+    out["drained"] = {str(p): d for p, d in h["drained"].items()}
+    out["consumers"] = {str(p): [{"start": s["start"],
+                                  "records": [(o, v.hex()) for o, v in s["records"]]} for s in ss]
+                        for p, ss in h["consumers"].items()}
+    return out
+
+
+def history_from_json(j):
+    def dec(vs):
+        return [bytes.fromhex(v) for v in vs]
+    h = dict(j)
+    h["sends"] = [dict(s, values=dec(s["values"])) for s in j["sends"]]
+    h["reads"] = {int(p): {src: dec(v) for src, v in r.items()} for p, r in j["reads"].items()}
+    h["drained"] = {int(p): d for p, d in j["drained"].items()}
+    h["consumers"] = {int(p): [{"start": s["start"], "records": [(o, bytes.fromhex(v))
+                                                                  for o, v in s["records"]]}
+                               for s in ss] for p, ss in j["consumers"].items()}
+    h["acks"] = [tuple(a) for a in j["acks"]]
+    return h
+
+
+def run_scenario(args, name, seed, procs):
+    """Runs one scenario end to end; returns (status, verdict or reason)."""
+    root = tempfile.mkdtemp(prefix="skiff-chaos-%s-" % name)
+    ctx = Context(args, name, seed, root, procs)
+    producers, consumers, consumer_chaos = [], None, None
+    verdict, status, failure = None, None, None
+    log("scenario %s seed=%d root=%s" % (name, seed, root))
+    try:
+        if getattr(SCENARIOS[name], "needs_disks", False):
+            ctx.disks = LoopDisks(root)
+            reason = ctx.disks.unavailable_reason()
+            if reason:
+                raise Skipped(reason)
+            for i in BROKERS:
+                ctx.cluster.data_dirs[i] = ctx.disks.create(i)
+        for i in BROKERS:
+            ctx.cluster.start(i)
+        ctx.client.admin("CreateTopic", pb["admin"].CreateTopicRequest(
+            name=TOPIC, partitions=PARTITIONS, replication_factor=3), now() + STARTUP_S)
+        for p in range(PARTITIONS):
+            ctx.wait_leader(p, STARTUP_S)
+        consumers = Consumers(ctx)
+        consumers.start_all()
+        producers = [Producer(ctx, i, ctx.rng.randrange(1 << 30)) for i in range(PRODUCERS)]
+        for pr in producers:
+            pr.start()
+        consumer_chaos = ConsumerChaos(ctx, consumers, random.Random(ctx.rng.randrange(1 << 30)))
+        consumer_chaos.start()
+        ctx.sleep(1)
+        try:
+            SCENARIOS[name](ctx)
+        finally:
+            for undo in reversed(ctx.cleanups):
+                undo()
+            ctx.cleanups.clear()
+        # Final phase: nothing is broken any more (dead brokers restarted by the scenario).
+        for i in BROKERS:
+            if ctx.cluster.state[i] == "dead":
+                ctx.cluster.start(i)
+        # Not a measured heal: the scenario already waited for each of its own.
+        final = {"t": ctx.ledger.t(), "name": "final", "healed_t": None}
+        if not ctx.wait_whole(final):
+            log("the cluster is not whole before the final phase; reading anyway")
+        ctx.sleep(2)  # writes after the last heal, then stop
+        ctx.give_up_t = now() + PRODUCER_GRACE_S
+        ctx.stop_producing.set()
+        for pr in producers:
+            pr.join(timeout=PRODUCER_GRACE_S + 10)
+            if pr.is_alive():
+                raise RuntimeError("%s did not stop" % pr.name)
+            if pr.error:
+                raise RuntimeError(pr.error)
+        consumer_chaos.stop.set()
+        consumer_chaos.join(timeout=10)
+        reads, drained, unreadable = final_reads(ctx)
+        if unreadable:
+            log("partitions without a leader at the final read: %s" % unreadable)
+        end = now() + DRAIN_S
+        while now() < end and any(consumers.position(p) < len(reads[p]["leader"])
+                                  for p in range(PARTITIONS)):
+            time.sleep(0.2)
+        consumers.stop_all()
+        history = {"scenario": name, "seed": seed, "sends": ctx.ledger.sends, "reads": reads,
+                   "drained": drained, "consumers": consumers.sessions(),
+                   "acks": ctx.ledger.acks, "faults": ctx.ledger.faults, "heals": ctx.ledger.heals,
+                   "consumer_restarts": consumers.restarts, "unreadable": unreadable}
+        verdict = checker.check(history)
+        verdict["consumer_restarts"] = consumers.restarts
+        with open(os.path.join(root, "history.json"), "w") as f:
+            json.dump(history_to_json(history), f)
+        status = "PASS" if verdict["ok"] else "FAIL"
+    except Skipped as e:
+        status, failure = "SKIPPED", str(e)
+    except Interrupted:
+        status, failure = "INTERRUPTED", "interrupted by a signal"
+        raise
+    except Exception as e:
+        status, failure = "ERROR", "%s: %s" % (type(e).__name__, e)
+    finally:
+        ctx.stop_producing.set()
+        if consumer_chaos is not None:
+            consumer_chaos.stop.set()
+        for undo in reversed(ctx.cleanups):
+            try:
+                undo()
+            except Exception as e:  # keep cleaning up
+                log("cleanup failed: %r" % e)
+        ctx.firewall.remove()
+        ctx.client.close()
+        procs.kill_all()
+        if ctx.disks is not None:
+            ctx.disks.unmount_all()  # the brokers using them are dead now
+        for pr in producers:
+            pr.join(timeout=5)
+        keep = args.keep or status in ("FAIL", "ERROR", "INTERRUPTED")
+        if args.expect_violation and status == "FAIL":
+            keep = args.keep  # a canary failing is the expected outcome, not evidence
+        if keep:
+            dest = os.path.join(args.evidence_dir, "%s-seed%d-%s" % (name, seed, status.lower()))
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(root, dest, ignore=shutil.ignore_patterns("b1", "b2", "b3", "img", "disk*"),
+                            dirs_exist_ok=True)
+            log("evidence kept in %s" % dest)
+        shutil.rmtree(root, ignore_errors=True)
+        left = procs.leftovers(root)
+        mounts = ctx.disks.leftover() if ctx.disks is not None else []
+        if left or mounts or ctx.firewall.leftover():
+            status = "ERROR"
+            failure = "left behind: pids %s, mounts %s, iptables chain %s" % (
+                left, mounts, ctx.firewall.leftover())
+    if status in ("PASS", "FAIL"):
+        print(checker.summary_line(name, seed, verdict), flush=True)
+        print("  " + json.dumps({"scenario": name, "seed": seed, "status": status,
+                                 "acknowledged": verdict["acknowledged"],
+                                 "sends": verdict["sends"],
+                                 "lost": verdict["violations"]["lost"],
+                                 "duplicates": verdict["violations"]["duplicate"],
+                                 "divergence": verdict["violations"]["divergence"],
+                                 "violations": {k: v for k, v in verdict["violations"].items() if v},
+                                 "unavailable_s": [u["s"] for u in verdict["unavailable_s"]],
+                                 "max_unavailable_s": verdict["max_unavailable_s"],
+                                 "gap_s": [u["gap_s"] for u in verdict["unavailable_s"]],
+                                 "heal_s": [h["s"] for h in verdict["heal_s"]],
+                                 "consumer_restarts": verdict["consumer_restarts"]}), flush=True)
+        for kind, examples in verdict["examples"].items():
+            for e in examples[:5]:
+                print("  %s: %s" % (kind, e), flush=True)
+        if status == "FAIL":
+            print("  reproduce with: chaos.py run --scenarios %s --seed %d" % (name, seed), flush=True)
+    else:
+        print("%s %s seed=%d: %s" % (status, name, seed, failure), flush=True)
+    return status, verdict
+
+
+def main_run(args):
+    if args.scenarios == "core":
+        names = list(CORE)
+    elif args.scenarios == "all":
+        names = sorted(SCENARIOS)
+    else:
+        names = args.scenarios.split(",")
+    for n in names:
+        if n not in SCENARIOS:
+            sys.exit("unknown scenario %r (have: %s)" % (n, ", ".join(sorted(SCENARIOS))))
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
+    os.makedirs(args.evidence_dir, exist_ok=True)
+    gen_root = tempfile.mkdtemp(prefix="skiff-chaos-gen-")
+    args.gen_dir = gen_root
+    procs = Processes()
+
+    def on_signal(signum, _frame):
+        raise Interrupted()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    results = []
+    try:
+        generate_stubs(args.proto_dir, gen_root)
+        start = now()
+        i = 0
+        while True:
+            if args.soak_s:
+                if now() - start >= args.soak_s:
+                    break
+                name = random.Random(seed + i).choice(names)
+            elif i >= len(names):
+                break
+            else:
+                name = names[i]
+            status, verdict = run_scenario(args, name, seed + i, procs)
+            results.append((name, seed + i, status, verdict))
+            i += 1
+    finally:
+        procs.kill_all()
+        shutil.rmtree(gen_root, ignore_errors=True)
+    print("chaos summary: " + ", ".join("%s(seed %d)=%s" % (n, s, st) for n, s, st, _ in results),
+          flush=True)
+    if args.expect_violation:
+        # Canary mode: the run passes only if every scenario that ran reported the violation.
+        ran = [r for r in results if r[2] in ("PASS", "FAIL")]
+        if results and all(r[2] == "SKIPPED" for r in results):
+            print("canary: SKIPPED (its scenarios cannot run here)")
+            return SKIP_EXIT_CODE
+        caught = [r for r in ran if r[3]["violations"][args.expect_violation] > 0]
+        ok = bool(ran) and len(caught) == len(ran)
+        print("canary: %d of %d runs reported %s: %s" % (len(caught), len(ran), args.expect_violation,
+                                                        "as expected" if ok else "NOT CAUGHT"))
+        return 0 if ok else 1
+    return 0 if all(st in ("PASS", "SKIPPED") for _, _, st, _ in results) else 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--skiffd", required=True)
+    r.add_argument("--proto-dir", required=True)
+    r.add_argument("--scenarios", default="core", help="core, all, or a comma-separated list")
+    r.add_argument("--seed", type=int)
+    r.add_argument("--duration", type=float, default=0,
+                   help="seconds of faults per scenario (0: the CI rounds, ~30-60 s)")
+    r.add_argument("--soak-s", type=float, default=0,
+                   help="run a random mix of --scenarios for this long")
+    r.add_argument("--evidence-dir", default=os.path.join(tempfile.gettempdir(), "skiff-chaos-evidence"))
+    r.add_argument("--keep", action="store_true", help="keep the evidence of passing runs too")
+    r.add_argument("--expect-violation", choices=checker.VIOLATION_KINDS,
+                   help="canary mode: pass only if every scenario run reports this violation")
+    r.add_argument("--broker-flag", action="append", default=[],
+                   help="extra skiffd flag, e.g. --broker-flag=--sync=never (a canary)")
+    c = sub.add_parser("consume")
+    c.add_argument("--gen", required=True)
+    c.add_argument("--brokers", required=True)
+    c.add_argument("--topic", required=True)
+    c.add_argument("--partition", type=int, required=True)
+    c.add_argument("--checkpoint", required=True)
+    c.add_argument("--out", required=True)
+    c.add_argument("--deadline-s", type=float, required=True)
+    rc = sub.add_parser("recheck")
+    rc.add_argument("history")
+    sub.add_parser("list")
+    args = ap.parse_args()
+    if args.cmd == "run":
+        try:
+            return main_run(args)
+        except Interrupted:
+            print("chaos: interrupted; every process, rule and mount of the run was removed",
+                  flush=True)
+            return 130
+    if args.cmd == "consume":
+        return consume_main(args)
+    if args.cmd == "recheck":
+        with open(args.history) as f:
+            h = history_from_json(json.load(f))
+        v = checker.check(h)
+        print(checker.summary_line(h.get("scenario", "?"), h.get("seed", 0), v))
+        print(json.dumps(v, indent=1))
+        return 0 if v["ok"] else 1
+    if args.cmd == "list":
+        for n in sorted(SCENARIOS):
+            print("%s%s: %s" % (n, " (core)" if n in CORE else "", SCENARIOS[n].__doc__.split("\n")[0]))
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
