@@ -459,6 +459,11 @@ void Broker::ReportFatalStorageError() {
   storage_failure_reported_ = true;
   LOG(ERROR) << "broker " << id_ << ": storage refuses writes until restart: " << fatal.ToString();
   if (auto* health = client_server_->GetHealthCheckService()) health->SetServingStatus(false);
+  // A broker that cannot write cannot take part in Raft (no durable vote or ack), yet its
+  // keepalives would keep its peers' quiet followers from electing new leaders for the
+  // partitions it leads. Going silent fences it: peers elect around it and mark it dead.
+  // Reads of what it holds are still served to clients.
+  transport_->Stop();
 }
 
 void Broker::MaintenanceLoop() {

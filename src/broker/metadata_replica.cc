@@ -54,13 +54,19 @@ void MetadataReplica::Propose(GroupHandle* handle, internal::MetadataCommand com
 Result<bool> MetadataReplica::MaybeSnapshot(GroupHandle* handle, uint64_t min_entries,
                                             uint64_t keep_entries) {
   if (applied_index_ < snapshot_index_ + std::max<uint64_t>(min_entries, 1)) return false;
-  // Conf changes take effect when applied, so the node's conf is the one at applied_index_.
-  SKIFF_RETURN_IF_ERROR(handle->log->CreateSnapshot(applied_index_, handle->node->GetStatus().conf,
-                                                    Bytes(state_.EncodeSnapshot())));
-  snapshot_index_ = applied_index_;
+  // Conf changes take effect when applied, so the node's conf is the one at applied_index_. The
+  // host persists an applied conf change one loop later; a snapshot taken before that (and
+  // the log compacted behind it) would, after a crash in between, restart from the stored old
+  // conf with the change's entry gone. So wait until the stored conf has caught up.
+  const raft::ConfState conf = handle->node->GetStatus().conf;
+  SKIFF_ASSIGN_OR_RETURN(raft::InitialState stored, handle->log->GetInitialState());
+  if (!(stored.conf_state == conf)) return false;
+  SKIFF_RETURN_IF_ERROR(
+      handle->log->CreateSnapshot(applied_index_, conf, Bytes(state_.EncodeSnapshot())));
   if (applied_index_ > keep_entries) {
     SKIFF_RETURN_IF_ERROR(handle->log->Compact(applied_index_ - keep_entries));
   }
+  snapshot_index_ = applied_index_;
   return true;
 }
 
@@ -84,7 +90,8 @@ void MetadataReplica::Apply(const raft::Entry& entry) {
     internal::MetadataCommand command;
     if (command.ParseFromArray(entry.data.data(), static_cast<int>(entry.data.size()))) {
       result = state_.Apply(command);
-      dirty_ = true;
+      // A failed command changes nothing; neither does a report of known leaderships.
+      if (result.ok() && !result->unchanged()) dirty_ = true;
     } else {
       LOG(ERROR) << "metadata: undecodable command at index " << entry.index;
       result = CorruptionError("undecodable metadata command");
@@ -137,6 +144,12 @@ void MetadataReplica::OnSoftState(const raft::SoftState& soft, raft::Term term) 
   }
   if (!leading) leader_ready_ = false;
   leading_ = leading;
+}
+
+void MetadataReplica::OnStorageStatus(const Status& status) {
+  if (status.ok()) return;  // the host calls OnSoftState next, which restores both
+  leader_.store(-1);
+  leader_ready_ = false;
 }
 
 void MetadataReplica::OnStop() {

@@ -55,6 +55,8 @@ class MetadataReplica {
   void OnAppliedBatch();
   void OnPersisted(raft::Index index, raft::Term term);
   void OnSoftState(const raft::SoftState& soft, raft::Term term);
+  // While this replica cannot write it neither leads usefully nor knows who does.
+  void OnStorageStatus(const Status& status);
   void OnStop();
 
  private:

@@ -102,6 +102,7 @@ Result<internal::MetadataResult> MetadataState::ApplyReportLeaders(
   if (brokers_.count(c.broker_id()) == 0) {
     return NotFoundError("broker " + std::to_string(c.broker_id()) + " is not registered");
   }
+  bool changed = false;
   std::map<uint64_t, const Command::ReportLeaders::Leadership*> reported;  // by group
   for (const auto& l : c.leaderships()) reported[l.group()] = &l;
   for (auto& [name, topic] : topics_) {
@@ -114,13 +115,18 @@ Result<internal::MetadataResult> MetadataState::ApplyReportLeaders(
       const bool newer = l.term() > partition.leader_term;
       const bool same = l.term() == partition.leader_term && partition.leader == c.broker_id();
       if (!newer && !same) continue;
+      std::vector<int64_t> in_sync(l.in_sync().begin(), l.in_sync().end());
+      std::sort(in_sync.begin(), in_sync.end());
+      if (same && in_sync == partition.in_sync) continue;
       partition.leader = c.broker_id();
       partition.leader_term = l.term();
-      partition.in_sync.assign(l.in_sync().begin(), l.in_sync().end());
-      std::sort(partition.in_sync.begin(), partition.in_sync.end());
+      partition.in_sync = std::move(in_sync);
+      changed = true;
     }
   }
-  return internal::MetadataResult();
+  internal::MetadataResult result;
+  result.set_unchanged(!changed);
+  return result;
 }
 
 Result<internal::MetadataResult> MetadataState::ApplyCreateTopic(const Command::CreateTopic& c) {

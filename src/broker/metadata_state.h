@@ -86,7 +86,8 @@ class MetadataState {
   //   kResourceExhausted: AllocateProducerId when all 2^63 ids are taken.
   // Results: CreateTopic -> topic, topic_id, partition_groups, config; DeleteTopic ->
   // partition_groups (to tear down); AlterTopicConfig -> config; AllocateProducerId ->
-  // producer_id, producer_epoch; the rest -> an empty result.
+  // producer_id, producer_epoch; ReportLeaders -> unchanged (nothing recorded); the rest -> an
+  // empty result.
   Result<internal::MetadataResult> Apply(const internal::MetadataCommand& command);
 
   const BrokerRecord* broker(int64_t id) const;

@@ -261,6 +261,16 @@ void PartitionReplica::OnSoftState(const raft::SoftState& soft, raft::Term term)
       Answer(w, Failure(v1::NOT_LEADER, "leadership moved before the batch was stored"));
     }
     acks_leader_.clear();
+    // acks=ALL waiters: the new leader may still commit their batches, or replace them; this
+    // replica will not know in time. Answer now rather than at the client's timeout, so the
+    // producer retries at the new leader at once (an idempotent retry is not written twice;
+    // it gets the original offset).
+    for (auto& [index, w] : acks_all_) {
+      Answer(w, Failure(v1::NOT_LEADER,
+                        "leadership moved before the batch committed; its outcome is unknown, "
+                        "retry at the new leader"));
+    }
+    acks_all_.clear();
   }
   leading_ = leading;
 }
@@ -324,10 +334,9 @@ Result<uint64_t> PartitionReplica::ApplyRetention(GroupHandle* handle, int64_t n
 }
 
 void PartitionReplica::OnStorageStatus(const Status& status) {
+  // leader_ is left alone: while it believes it leads, this replica keeps serving reads of
+  // what is committed (the host stops advertising it as leader to clients; see RaftHost).
   storage_status_ = status;
-  // Who leads is unknown while this replica cannot write (see RaftHost); the host restores it
-  // with OnSoftState once writes succeed again.
-  if (!status.ok()) leader_.store(-1);
 }
 
 void PartitionReplica::OnStop() {

@@ -200,7 +200,12 @@ void LogStore::SyncLoop() {
     lock.unlock();
     // A failure here resurfaces on the next Write (RocksDB records it as a background error).
     if (!needs_resume_.load(std::memory_order_acquire)) {
-      if (!db_->SyncWAL().ok()) needs_resume_.store(true, std::memory_order_release);
+      rocksdb::Status synced = db_->SyncWAL();
+      if (!synced.ok()) {
+        std::lock_guard resume_lock(resume_mu_);
+        last_write_error_ = FromRocks(synced, "sync WAL");
+        needs_resume_.store(true, std::memory_order_release);
+      }
     }
     lock.lock();
   }
@@ -220,6 +225,7 @@ Result<PartitionLog*> LogStore::Group(RaftGroupId group) {
 Status LogStore::Commit(rocksdb::WriteBatch* batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync && options_.sync_policy == SyncPolicy::kEveryCommit;
+  if (fatal_.load(std::memory_order_acquire)) return FatalWriteError();
   if (needs_resume_.load(std::memory_order_acquire)) {
     std::lock_guard lock(resume_mu_);
     if (needs_resume_.load(std::memory_order_relaxed)) {
@@ -250,6 +256,7 @@ Status LogStore::Commit(rocksdb::WriteBatch* batch, bool sync) {
           fatal_write_error_ =
               IoError("writes refused after an I/O error (" + last_write_error_.message() +
                       "); reads still work; restart the broker once the disk is healthy");
+          fatal_.store(true, std::memory_order_release);
           return fatal_write_error_;
         }
         return st;
@@ -375,6 +382,8 @@ Status LogStore::ScanMetadata(
 }
 
 Status LogStore::FatalWriteError() const {
+  // Set once, never cleared: without the flag, no lock (Resume() may hold it for long).
+  if (!fatal_.load(std::memory_order_acquire)) return Status::Ok();
   std::lock_guard lock(resume_mu_);
   return fatal_write_error_;
 }

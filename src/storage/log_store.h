@@ -200,8 +200,9 @@ class LogStore {
 
   std::atomic<bool> needs_resume_{false};
   mutable std::mutex resume_mu_;
-  Status last_write_error_;   // guarded by resume_mu_
-  Status fatal_write_error_;  // guarded by resume_mu_
+  Status last_write_error_;         // guarded by resume_mu_
+  Status fatal_write_error_;        // guarded by resume_mu_
+  std::atomic<bool> fatal_{false};  // fatal_write_error_ is set (and final)
 
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;

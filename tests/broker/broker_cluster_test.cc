@@ -666,7 +666,15 @@ TEST_F(BrokerClusterTest, ADeadBrokerIsMarkedNotAliveAndAliveAgainAfterItReturns
 }
 
 TEST_F(BrokerClusterTest, TheMetadataLogIsSnapshottedAndARestartedBrokerRecoversFromIt) {
-  for (int i = 0; i < 12; ++i) CreateTopic("meta-" + std::to_string(i), 1, 3);
+  for (int i = 0; i < 12; ++i) {
+    CreateTopic("meta-" + std::to_string(i), 1, 3);
+    // Producer ids are counters: a command applied twice on restart would show in the state.
+    v1::InitProducerIdResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(v1::AdminService::NewStub(Channel(1))
+                    ->InitProducerId(&ctx, v1::InitProducerIdRequest(), &resp)
+                    .ok());
+  }
   // Every replica snapshots its metadata state and drops the log behind it (bounded wait).
   for (auto& b : *brokers_) {
     raft::Index start = 0;
@@ -702,12 +710,29 @@ TEST_F(BrokerClusterTest, TheMetadataLogIsSnapshottedAndARestartedBrokerRecovers
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_NE(b.metadata()->topic("meta-after-restart"), nullptr);
+  // Every replica holds the same state, byte for byte (leadership reports settle; bounded).
+  auto all_equal = [&] {
+    const std::string first = (*brokers_)[0]->metadata()->EncodeSnapshot();
+    for (auto& other : *brokers_) {
+      if (other->metadata()->EncodeSnapshot() != first) return false;
+    }
+    return true;
+  };
+  for (int i = 0; i < 200 && !all_equal(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(all_equal());
 }
 
 TEST_F(BrokerClusterTest, ABrokerOutsideTheVotersJoinsAsALearnerAndHostsReplicas) {
   CreateTopic("before-join", 1, 3);
-  // The voters' metadata logs no longer start at 1, so the new broker can only catch up by
-  // installing a snapshot of the metadata state.
+  // The voters' metadata logs must no longer start at 1, so that the new broker can only catch
+  // up by installing a snapshot of the metadata state (bounded: a few more commands if this
+  // test runs alone).
+  for (int i = 0; i < 30 && MetadataLogStart(*(*brokers_)[0]) <= 1; ++i) {
+    CreateTopic("pad-" + std::to_string(i), 1, 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   ASSERT_GT(MetadataLogStart(*(*brokers_)[0]), 1u);
   BrokerOptions o;
   o.broker_id = 4;

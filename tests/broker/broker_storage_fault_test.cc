@@ -30,6 +30,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "skiff/v1/admin.grpc.pb.h"
 #include "skiff/v1/fetch.grpc.pb.h"
+#include "skiff/v1/metadata.grpc.pb.h"
 #include "skiff/v1/produce.grpc.pb.h"
 #include "storage/failing_sync_file_system.h"
 
@@ -129,10 +130,38 @@ class BrokerStorageFaultTest : public ::testing::Test {
     return true;
   }
 
-  void CreateTopic(const std::string& name) {
+  // The leader `broker` names in its Metadata answer (-1: none, or no answer).
+  int MetadataLeader(int broker, const std::string& topic, int partition = 0) {
+    if (!brokers_[broker - 1]) return -1;
+    v1::MetadataRequest req;
+    req.add_topics(topic);
+    v1::MetadataResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    if (!v1::MetadataService::NewStub(Channel(broker))->Metadata(&ctx, req, &resp).ok() ||
+        resp.topics_size() != 1 || resp.topics(0).partitions_size() <= partition) {
+      return -1;
+    }
+    return static_cast<int>(resp.topics(0).partitions(partition).leader());
+  }
+
+  // Where a client is sent: the first leader named by any broker's Metadata, asking brokers in
+  // order (bounded wait).
+  int ClientLeaderOf(const std::string& topic, int partition = 0) {
+    const auto deadline = Clock::now() + std::chrono::seconds(20);
+    while (Clock::now() < deadline) {
+      for (int b = 1; b <= 3; ++b) {
+        if (int leader = MetadataLeader(b, topic, partition); leader > 0) return leader;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+
+  void CreateTopic(const std::string& name, int partitions = 1) {
     v1::CreateTopicRequest req;
     req.set_name(name);
-    req.set_partitions(1);
+    req.set_partitions(partitions);
     req.set_replication_factor(3);
     v1::CreateTopicResponse resp;
     grpc::ClientContext ctx;
@@ -209,6 +238,25 @@ class BrokerStorageFaultTest : public ::testing::Test {
     return all;
   }
 
+  // A consumer's ordinary read (from the leader, not a follower read) at `broker`: served with
+  // records, or answered NOT_LEADER naming a leader to go to.
+  void ExpectPlainReadServedOrRedirected(int broker, const std::string& topic) {
+    v1::FetchRequest req;
+    req.set_topic(topic);
+    req.set_offset(0);
+    req.set_max_wait_ms(0);
+    v1::FetchResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    ASSERT_TRUE(v1::FetchService::NewStub(Channel(broker))->Fetch(&ctx, req, &resp).ok());
+    if (resp.error() == v1::ERROR_NONE) {
+      EXPECT_FALSE(Values(resp).empty());
+    } else {
+      EXPECT_EQ(resp.error(), v1::NOT_LEADER) << resp.error_message();
+      EXPECT_GT(resp.leader().broker_id(), 0) << resp.error_message();
+    }
+  }
+
   std::string root_;
   std::string skip_reason_;
   std::vector<std::string> mounts_;
@@ -259,6 +307,7 @@ TEST_F(BrokerStorageFaultTest, FullLeaderRefusesWithStorageFullKeepsServingReads
               v1::ErrorCode_Name(refusal).c_str(), acked.size(), unknown.size());
 
   // Reads keep working on the full broker, and hold every acknowledged record.
+  ExpectPlainReadServedOrRedirected(leader, "full");
   std::vector<std::string> read = ReadAll(leader);
   ExpectAckedInOrderAmongUnknown(read, acked, unknown);
   for (auto& b : brokers_) ASSERT_TRUE(b->metadata()->topic("full")) << "broker still serves";
@@ -303,6 +352,15 @@ TEST_F(BrokerStorageFaultTest, LeaderFsyncEioFailsOverKeepsReadsAndRecoversAfter
   CreateTopic("eio");
   const int failed = LeaderOf("eio");
   ASSERT_GT(failed, 0);
+  // An idle partition the failing broker also leads: nothing is produced to it, so only the
+  // broker fencing itself lets its followers (quiesced) elect a new leader.
+  CreateTopic("eio-idle", 3);
+  int idle_partition = -1;
+  for (int p = 0; p < 3; ++p) {
+    if (ClientLeaderOf("eio-idle", p) == failed) idle_partition = p;
+  }
+  ASSERT_GE(idle_partition, 0) << "placement spreads preferred leaders, so one is broker "
+                               << failed;
   EXPECT_EQ(OverallHealth(Channel(failed)), grpc::health::v1::HealthCheckResponse::SERVING);
 
   std::vector<std::string> acked;
@@ -324,7 +382,8 @@ TEST_F(BrokerStorageFaultTest, LeaderFsyncEioFailsOverKeepsReadsAndRecoversAfter
   size_t acked_after = 0;
   for (int i = 0; i < 400 && acked_after < 10; ++i) {
     const std::string record = "after-" + std::to_string(i);
-    const int leader = LeaderOf("eio");
+    // Found the way a client finds it: Metadata from the brokers.
+    const int leader = ClientLeaderOf("eio");
     ASSERT_GT(leader, 0);
     auto r = Produce(leader, MakeBatch({record}), 300, "eio");
     if (r.error() == v1::ERROR_NONE) {
@@ -360,6 +419,19 @@ TEST_F(BrokerStorageFaultTest, LeaderFsyncEioFailsOverKeepsReadsAndRecoversAfter
   auto direct = Produce(failed, MakeBatch({"direct"}), 300, "eio");
   EXPECT_TRUE(direct.error() == v1::STORAGE_ERROR || direct.error() == v1::NOT_LEADER)
       << v1::ErrorCode_Name(direct.error()) << ": " << direct.error_message();
+  // It no longer names itself leader, and the idle partition it led fails over too.
+  EXPECT_NE(MetadataLeader(failed, "eio"), failed);
+  int idle_leader = -1;
+  for (int i = 0; i < 400; ++i) {
+    idle_leader = MetadataLeader(new_leader, "eio-idle", idle_partition);
+    if (idle_leader > 0 && idle_leader != failed) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(idle_leader > 0 && idle_leader != failed)
+      << "idle partition still led by " << idle_leader;
+  // A plain consumer read (not a follower read) at the failed broker is served, or sent to a
+  // known leader: never left without anywhere to go.
+  ExpectPlainReadServedOrRedirected(failed, "eio");
   std::vector<std::string> held = ReadAll(failed, "eio");
   ASSERT_GE(held.size(), acked_before);
   EXPECT_EQ(std::vector<std::string>(held.begin(), held.begin() + acked_before),
@@ -373,7 +445,14 @@ TEST_F(BrokerStorageFaultTest, LeaderFsyncEioFailsOverKeepsReadsAndRecoversAfter
   auto restarted = Broker::Start(options_[failed - 1], tunings_[failed - 1]);
   ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
   brokers_[failed - 1] = std::move(*restarted);
-  auto last = Produce(LeaderOf("eio"), MakeBatch({"last"}), 3000, "eio");
+  // Leadership may move again as it rejoins: retry as a client does (bounded).
+  v1::PartitionProduceResult last;
+  for (int i = 0; i < 100; ++i) {
+    last = Produce(ClientLeaderOf("eio"), MakeBatch({"last"}), 1000, "eio");
+    if (last.error() == v1::ERROR_NONE) break;
+    if (last.error() == v1::REQUEST_TIMED_OUT) unknown.push_back("last");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   ASSERT_EQ(last.error(), v1::ERROR_NONE) << last.error_message();
   acked.push_back("last");
   std::vector<std::string> replicas[3];

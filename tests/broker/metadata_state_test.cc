@@ -289,7 +289,8 @@ TEST(MetadataStateTest, RecordsReportedLeadersByNewestTerm) {
   const uint64_t g1 = state.topic("t")->partitions[1].group.value();
   EXPECT_EQ(state.topic("t")->partitions[0].leader, -1);
 
-  MustApply(state, Report(1, {{g0, 3}, {g1, 2}, {999, 7}}));  // 999: no such group, skipped
+  // 999: no such group, skipped.
+  EXPECT_FALSE(MustApply(state, Report(1, {{g0, 3}, {g1, 2}, {999, 7}})).unchanged());
   EXPECT_EQ(state.topic("t")->partitions[0].leader, 1);
   EXPECT_EQ(state.topic("t")->partitions[0].leader_term, 3u);
   EXPECT_EQ(state.topic("t")->partitions[1].leader, 1);
@@ -299,7 +300,7 @@ TEST(MetadataStateTest, RecordsReportedLeadersByNewestTerm) {
   EXPECT_EQ(state.topic("t")->partitions[0].leader, 2);
   EXPECT_EQ(state.topic("t")->partitions[0].leader_term, 4u);
   EXPECT_EQ(state.topic("t")->partitions[1].leader, 1);
-  MustApply(state, Report(3, {{g0, 3}}));
+  EXPECT_TRUE(MustApply(state, Report(3, {{g0, 3}})).unchanged());
   EXPECT_EQ(state.topic("t")->partitions[0].leader, 2);
 
   // The recorded leader updates its in-sync set within its term; another broker cannot.

@@ -5,6 +5,8 @@
 // and writes resume. The failed write itself is an
 // "unknown" outcome (its bytes reached the page cache), so after the reopen it may be present;
 // it must never be present while the store that refused it is still running.
+#include <unistd.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,10 +34,12 @@ std::string Payload(RaftGroupId group, raft::Index i) {
 
 class SyncFailureTest : public ::testing::Test {
  protected:
-  void Open() {
+  void Open(SyncPolicy policy = SyncPolicy::kEveryCommit) {
     LogStoreOptions options;
     options.classifier = testing::TestClassifier;
     options.file_system = fs_;
+    options.sync_policy = policy;
+    options.sync_interval_ms = 5;
     auto s = LogStore::Open(dir_.path() + "/db", options);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
@@ -138,6 +142,25 @@ TEST_F(SyncFailureTest, ReopenAfterFailedSyncKeepsEveryAcknowledgedEntry) {
   const raft::Index last = (*store_->Group(kGroupA))->LastIndex();
   EXPECT_EQ((*store_->Group(kGroupB))->LastIndex(), last);
   ASSERT_TRUE(AppendBoth(last + 1).ok());
+}
+
+// Under the interval policy the failing fsync is the background one; the next write must then
+// fail the same clear way, and the store must report the error as fatal.
+TEST_F(SyncFailureTest, FailedBackgroundSyncUnderIntervalPolicyRefusesWrites) {
+  Open(SyncPolicy::kInterval);
+  raft::Index acked = 0;
+  for (; acked < 20; ++acked) ASSERT_TRUE(AppendBoth(acked + 1).ok());
+  ASSERT_TRUE(store_->FatalWriteError().ok());
+  fs_->set_failing(true);
+  for (int i = 0; i < 2000 && fs_->failed_syncs() == 0; ++i) ::usleep(1000);  // bounded: 2 s
+  ASSERT_GT(fs_->failed_syncs(), 0) << "the background sync never ran";
+  fs_->set_failing(false);
+  Status refused = AppendBoth(acked + 1);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.code(), StatusCode::kIoError) << refused.ToString();
+  EXPECT_NE(refused.message().find("restart"), std::string::npos) << refused.ToString();
+  EXPECT_FALSE(store_->FatalWriteError().ok());
+  ExpectAcknowledged(acked);
 }
 
 }  // namespace
