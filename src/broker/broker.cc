@@ -179,13 +179,22 @@ void Broker::Shutdown(std::chrono::milliseconds transfer_budget) {
     while (Clock::now() < deadline && visited->load() < led.size()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    // Counted among the groups led at the start: brokers stopping at the same time may hand
+    // theirs to this one meanwhile, which it does not wait for.
+    auto still_led = [&] {
+      const std::vector<RaftGroupId> now = host_->LedGroups();
+      const std::set<RaftGroupId> now_set(now.begin(), now.end());
+      size_t n = 0;
+      for (RaftGroupId group : led) n += now_set.count(group);
+      return n;
+    };
     // Groups with no other replica keep their (only) leader; wait for the others to move.
     const size_t stay = led.size() - transferring->load();
-    while (Clock::now() < deadline && host_->LedGroups().size() > stay) {
+    while (Clock::now() < deadline && still_led() > stay) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    LOG(INFO) << "broker " << id_ << ": handed over " << led.size() - host_->LedGroups().size()
-              << " of " << led.size() << " leaderships before stopping";
+    LOG(INFO) << "broker " << id_ << ": handed over " << led.size() - still_led() << " of "
+              << led.size() << " leaderships before stopping";
   }
   {
     std::lock_guard lock(stop_mu_);
