@@ -146,9 +146,9 @@ Result<int64_t> Consumer::ListOffset(const std::string& topic, int32_t partition
     }
     if (response.error() == v1::ERROR_NONE) return response.offset();
     last = FromErrorCode(response.error(), response.error_message(), address);
-    if (response.error() != v1::NOT_LEADER && response.error() != v1::LEADER_NOT_AVAILABLE) {
-      return last;
-    }
+    // As for produce: a moved leader, or a broker whose metadata has not caught up with a topic
+    // just created (UNKNOWN_TOPIC), is retried elsewhere; anything else is final.
+    if (ClassifyErrorCode(response.error()) != FailureKind::kRetryAfterMetadata) return last;
     if (response.has_leader() && response.leader().broker_id() >= 0 &&
         !response.leader().address().empty()) {
       client_.ApplyLeaderHint(topic, partition, response.leader());
