@@ -345,6 +345,9 @@ std::vector<int64_t> Broker::PartitionInSync(const PartitionRecord& partition) c
 }
 
 void Broker::ReportLeaderships(const MetadataView& view) {
+  // Reports are hints and are repeated until recorded: with no metadata leader known, wait for
+  // one rather than hold the maintenance thread (liveness, learners) on a proposal timeout.
+  if (metadata_->leader() <= 0) return;
   internal::MetadataCommand command;
   auto* report = command.mutable_report_leaders();
   report->set_broker_id(options_.broker_id);
