@@ -120,6 +120,12 @@ Result<std::unique_ptr<LogStore>> LogStore::Open(const std::string& dir, LogStor
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   db_options.listeners.push_back(std::make_shared<ManualRecoveryListener>());
   db_options.max_manifest_file_size = 64 << 20;
+  // Raft's safety rests on a replica never forgetting what it persisted (its votes, the entries
+  // it acknowledged). RocksDB's default WAL recovery stops silently at the first damaged record
+  // and opens without everything after it. Only a torn tail (a write that never completed its
+  // sync, so was never acknowledged) may be dropped; damage before it refuses the open, and the
+  // operator replaces the replica.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
 
   db_options.allow_fallocate = o.allow_fallocate;
   if (o.file_system) {

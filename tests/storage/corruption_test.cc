@@ -1,5 +1,6 @@
 // A damaged stored value is reported as kCorruption and never served: bytes flipped through a
 // raw RocksDB Put in each column family, and bytes flipped inside a blob file on disk.
+#include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -134,6 +135,43 @@ TEST_F(CorruptionTest, DamagedBlobFileOnDisk) {
   } else {
     EXPECT_EQ(log.status().code(), StatusCode::kCorruption);
   }
+}
+
+// A damaged WAL record with more after it: the store refuses to open rather than start without
+// what it persisted (a replica that forgets its votes or acknowledged entries breaks Raft).
+TEST(WalCorruptionTest, DamagedWalRecordBeforeTheTailRefusesToOpen) {
+  testing::TempDir dir;
+  LogStoreOptions options;
+  options.classifier = testing::TestClassifier;
+  {
+    auto opened = LogStore::Open(dir.path(), options);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    PartitionLog* log = *(*opened)->Group(RaftGroupId(1));
+    for (raft::Index i = 1; i <= 10; ++i) {
+      ASSERT_TRUE(
+          log->Append({MakeEntry(i, 1, std::string(600, static_cast<char>('a' + i)))}).ok());
+    }
+  }
+  // Flip one byte inside the first record of the WAL (the first append).
+  std::string wal;
+  for (const auto& f : std::filesystem::directory_iterator(dir.path())) {
+    if (f.path().extension() == ".log" && std::filesystem::file_size(f.path()) > 4096) {
+      wal = f.path().string();
+    }
+  }
+  ASSERT_FALSE(wal.empty()) << "no WAL holding the appends";
+  {
+    std::fstream f(wal, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(300);
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x5a);
+    f.seekp(300);
+    f.write(&c, 1);
+  }
+  auto reopened = LogStore::Open(dir.path(), options);
+  ASSERT_FALSE(reopened.ok()) << "opened on a WAL with a damaged record";
+  EXPECT_EQ(reopened.status().code(), StatusCode::kCorruption) << reopened.status().ToString();
 }
 
 }  // namespace
