@@ -149,7 +149,14 @@ Result<std::vector<Entry>> RaftLog::Slice(Index lo, Index hi, uint64_t max_bytes
     const Index stored_hi = std::min(hi, unstable_offset_);
     auto r = storage_->Entries(lo, stored_hi, max_bytes);
     if (!r.ok()) {
-      SKIFF_ASSERT_MSG(r.status().code() == StatusCode::kOutOfRange, "storage Entries failed");
+      if (r.status().code() != StatusCode::kOutOfRange) {
+        // Not a Skiff bug but damaged storage (a checksum mismatch): the replica cannot serve
+        // or replicate its log, and must not guess. Stop, saying which entries and why.
+        const std::string why = "reading stored entries [" + std::to_string(lo) + ", " +
+                                std::to_string(stored_hi) + ") failed: " + r.status().ToString() +
+                                "; this replica's log is damaged and it cannot continue";
+        ::skiff::detail::AssertFailed("storage read", __FILE__, __LINE__, why.c_str());
+      }
       return r.status();
     }
     out = std::move(r).value();

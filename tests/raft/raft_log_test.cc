@@ -85,5 +85,21 @@ TEST(RaftLogTest, CommittedEntriesAndSnapshotRestore) {
   EXPECT_EQ(log.Slice(3, 4, 100).status().code(), StatusCode::kOutOfRange);
 }
 
+// Storage whose stored entries fail their checksum (a flipped bit on disk).
+class DamagedStorage : public MemoryLogStorage {
+ public:
+  Result<std::vector<Entry>> Entries(Index, Index, uint64_t) const override {
+    return CorruptionError("entry 2: checksum mismatch");
+  }
+};
+
+TEST(RaftLogDeathTest, DamagedStoredEntriesStopTheReplicaSayingWhy) {
+  DamagedStorage s;
+  ASSERT_TRUE(s.Append({MakeEntry(1, 1), MakeEntry(2, 1), MakeEntry(3, 1)}).ok());
+  RaftLog log(&s);
+  EXPECT_DEATH((void)log.Slice(1, 4, UINT64_MAX),
+               "reading stored entries \\[1, 4\\) failed: .*checksum mismatch.*log is damaged");
+}
+
 }  // namespace
 }  // namespace skiff::raft
