@@ -60,6 +60,26 @@ ProduceOutcome PartitionReplica::Failure(v1::ErrorCode code, std::string message
 
 void PartitionReplica::Produce(GroupHandle* handle, v1::RecordBatch batch, v1::Acks acks,
                                ProduceCallback done) {
+  ProduceChecked(handle, std::move(batch), acks, std::move(done), /*leadership_confirmed=*/false);
+}
+
+void PartitionReplica::OnReadStates(GroupHandle* handle,
+                                    const std::vector<raft::ReadState>& states) {
+  for (const raft::ReadState& rs : states) {
+    auto it = unconfirmed_.find(rs.context);
+    if (it == unconfirmed_.end()) continue;
+    Unconfirmed u = std::move(it->second);
+    unconfirmed_.erase(it);
+    // Confirmed in this term: every entry since this leader's first is its own and tracked in
+    // the producer table (applied or pending), so the table is current; no need to wait for
+    // rs.index to apply.
+    ProduceChecked(handle, std::move(u.batch), u.acks, std::move(u.done),
+                   /*leadership_confirmed=*/true);
+  }
+}
+
+void PartitionReplica::ProduceChecked(GroupHandle* handle, v1::RecordBatch batch, v1::Acks acks,
+                                      ProduceCallback done, bool leadership_confirmed) {
   if (!handle->node->IsLeader()) {
     return done(Failure(v1::NOT_LEADER, "this broker does not lead the partition"));
   }
@@ -80,6 +100,18 @@ void PartitionReplica::Produce(GroupHandle* handle, v1::RecordBatch batch, v1::A
   if (!header.ok()) return done(Failure(v1::INVALID_BATCH, header.status().message()));
 
   const SequenceCheck check = state_.CheckSequence(*header);
+  const bool definite_refusal =
+      check.verdict == SequenceVerdict::kOutOfSequence || check.verdict == SequenceVerdict::kFenced;
+  if (definite_refusal && !leadership_confirmed) {
+    // OUT_OF_SEQUENCE and PRODUCER_FENCED are final for the producer; give them only from a
+    // table known to be current.
+    const uint64_t context = next_read_context_++;
+    if (!handle->node->ReadIndex(context).ok()) {
+      return done(Failure(v1::NOT_LEADER, "cannot confirm leadership; retry"));
+    }
+    unconfirmed_.emplace(context, Unconfirmed{std::move(batch), acks, std::move(done)});
+    return;
+  }
   switch (check.verdict) {
     case SequenceVerdict::kAccept:
       break;
@@ -271,6 +303,10 @@ void PartitionReplica::OnSoftState(const raft::SoftState& soft, raft::Term term)
                         "retry at the new leader"));
     }
     acks_all_.clear();
+    for (auto& [context, u] : unconfirmed_) {
+      u.done(Failure(v1::NOT_LEADER, "leadership moved; retry at the new leader"));
+    }
+    unconfirmed_.clear();
   }
   leading_ = leading;
 }
@@ -340,6 +376,10 @@ void PartitionReplica::OnStorageStatus(const Status& status) {
 }
 
 void PartitionReplica::OnStop() {
+  for (auto& [context, u] : unconfirmed_) {
+    u.done(Failure(v1::NOT_LEADER, "the replica is shutting down; retry"));
+  }
+  unconfirmed_.clear();
   for (auto* waiters : {&acks_all_, &acks_leader_}) {
     for (auto& [index, w] : *waiters) {
       Answer(w, Failure(v1::NOT_LEADER, "the replica is shutting down; retry"));

@@ -102,10 +102,23 @@ class PartitionReplica {
   void OnPersisted(raft::Index index, raft::Term term);
   void OnSoftState(const raft::SoftState& soft, raft::Term term);
   void OnStorageStatus(const Status& status);
+  // Leadership confirmations (ReadIndex) this replica asked for: see Produce.
+  void OnReadStates(GroupHandle* handle, const std::vector<raft::ReadState>& states);
   uint64_t NextOffsetAfter(const raft::Snapshot& snapshot) const;
   void OnStop();
 
  private:
+  // A request answered from the producer table only once this leader has confirmed, with a
+  // heartbeat round (ReadIndex), that no newer leader exists: a deposed leader that has not
+  // noticed yet (say, one resumed after a pause) holds a stale table.
+  struct Unconfirmed {
+    v1::RecordBatch batch;
+    v1::Acks acks = v1::ACKS_ALL;
+    ProduceCallback done;
+  };
+  void ProduceChecked(GroupHandle* handle, v1::RecordBatch batch, v1::Acks acks,
+                      ProduceCallback done, bool leadership_confirmed);
+
   struct Waiter {
     raft::Term term = 0;
     v1::Acks acks = v1::ACKS_ALL;
@@ -127,6 +140,8 @@ class PartitionReplica {
   PartitionState state_;
   std::multimap<raft::Index, Waiter> acks_all_;     // answered on apply
   std::multimap<raft::Index, Waiter> acks_leader_;  // answered when locally durable
+  std::map<uint64_t, Unconfirmed> unconfirmed_;     // by ReadIndex context
+  uint64_t next_read_context_ = 1;
   bool leading_ = false;
   bool leader_ready_ = false;  // applied an entry of its own term
   raft::Term leading_term_ = 0;

@@ -472,6 +472,8 @@ void RaftHost::ProcessReadies(Worker& worker) {
     }
     if (!rd.committed_entries.empty()) g->sm->OnAppliedBatch();
     g->node->Advance(rd);
+    // After Advance: answering a read state may propose (a confirmed produce).
+    if (!rd.read_states.empty()) g->sm->OnReadStates(&g->handle, rd.read_states);
     // More may be ready at once (e.g. committed entries beyond the last batch's size limit).
     if (g->node->HasReady() || g->conf_to_persist) worker.Touch(g);
   }

@@ -40,6 +40,7 @@
 namespace skiff::broker {
 
 class RaftTransport;
+struct GroupHandle;
 
 // The replicated state of one group, driven by its worker thread.
 class GroupStateMachine {
@@ -58,6 +59,9 @@ class GroupStateMachine {
   virtual void OnSoftState(const raft::SoftState& /*soft*/, raft::Term /*term*/) {}
   // The local log failed to persist (disk full / I/O error) or recovered (Ok).
   virtual void OnStorageStatus(const Status& /*status*/) {}
+  // ReadIndex answers (the group's committed entries of the same Ready are applied first).
+  virtual void OnReadStates(GroupHandle* /*handle*/,
+                            const std::vector<raft::ReadState>& /*states*/) {}
   // The partition offset following a snapshot's last entry (storage keeps the offset index).
   virtual uint64_t NextOffsetAfter(const raft::Snapshot& /*snapshot*/) const { return 0; }
   // The group is leaving this broker (or the broker stops): fail whatever waits on it.
@@ -79,6 +83,11 @@ class SharedStateMachine final : public GroupStateMachine {
   void OnSoftState(const raft::SoftState& s, raft::Term t) override { replica_->OnSoftState(s, t); }
   void OnStorageStatus(const Status& s) override {
     if constexpr (requires { replica_->OnStorageStatus(s); }) replica_->OnStorageStatus(s);
+  }
+  void OnReadStates(GroupHandle* h, const std::vector<raft::ReadState>& states) override {
+    if constexpr (requires { replica_->OnReadStates(h, states); }) {
+      replica_->OnReadStates(h, states);
+    }
   }
   uint64_t NextOffsetAfter(const raft::Snapshot& s) const override {
     if constexpr (requires { replica_->NextOffsetAfter(s); }) {

@@ -665,6 +665,51 @@ TEST_F(BrokerClusterTest, ADeadBrokerIsMarkedNotAliveAndAliveAgainAfterItReturns
   EXPECT_TRUE(eventually([&] { return everywhere(3); }));
 }
 
+TEST_F(BrokerClusterTest, ALeaderThatCannotConfirmItLeadsDoesNotRejectASequenceGap) {
+  // OUT_OF_SEQUENCE is final for a producer, so a leader gives it only after confirming that no
+  // newer leader exists: a deposed leader that has not noticed yet (the chaos suite's paused
+  // and resumed broker) holds a stale producer table.
+  CreateTopic("confirm", 1, 3);
+  v1::InitProducerIdResponse pid;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(v1::AdminService::NewStub(Channel(1))
+                    ->InitProducerId(&ctx, v1::InitProducerIdRequest(), &pid)
+                    .ok());
+  }
+  ASSERT_EQ(ProduceToLeader("confirm", 0, MakeBatch({"a"}, pid.producer_id(), 0, 0)).error(),
+            v1::ERROR_NONE);
+  const int leader = LeaderOf("confirm", 0);
+  ASSERT_GT(leader, 0);
+  // Cut the leader off: its two peers stop.
+  std::vector<std::pair<int, BrokerOptions>> stopped;
+  for (int b = 1; b <= 3; ++b) {
+    if (b == leader) continue;
+    stopped.emplace_back(b, (*brokers_)[b - 1]->options());
+    (*brokers_)[b - 1]->Shutdown(std::chrono::milliseconds(0));
+    (*brokers_)[b - 1].reset();
+  }
+  auto cut_off = Produce(leader, "confirm", 0, MakeBatch({"gap"}, pid.producer_id(), 0, 7));
+  EXPECT_NE(cut_off.error(), v1::OUT_OF_SEQUENCE)
+      << "a leader that could not confirm its leadership gave a final answer";
+  EXPECT_TRUE(cut_off.error() == v1::NOT_LEADER || cut_off.error() == v1::REQUEST_TIMED_OUT)
+      << v1::ErrorCode_Name(cut_off.error()) << ": " << cut_off.error_message();
+  for (auto& [b, options] : stopped) {
+    auto restarted = Broker::Start(options, Tuning());
+    ASSERT_TRUE(restarted.ok()) << restarted.status().ToString();
+    (*brokers_)[b - 1] = std::move(*restarted);
+  }
+  // With its peers back, a confirmed leader rejects the gap.
+  auto confirmed = ProduceToLeader("confirm", 0, MakeBatch({"gap"}, pid.producer_id(), 0, 7));
+  EXPECT_EQ(confirmed.error(), v1::OUT_OF_SEQUENCE) << confirmed.error_message();
+  // The cluster is whole again for the tests after this one.
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (Clock::now() < deadline && (*brokers_)[0]->metadata_leader() <= 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GT((*brokers_)[0]->metadata_leader(), 0);
+}
+
 TEST_F(BrokerClusterTest, TheMetadataLogIsSnapshottedAndARestartedBrokerRecoversFromIt) {
   for (int i = 0; i < 12; ++i) {
     CreateTopic("meta-" + std::to_string(i), 1, 3);
