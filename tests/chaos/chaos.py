@@ -601,13 +601,17 @@ class Client:
         """partition -> leader broker id, as the running brokers (or `brokers`) report them
         (-1 unknown)."""
         out = {p: -1 for p in range(PARTITIONS)}
+        epoch = {p: -1 for p in range(PARTITIONS)}
         for b in (self.cluster.reachable() if brokers is None else brokers):
             md = self.metadata(b)
             if md is None or not md.topics:
                 continue
             for pm in md.topics[0].partitions:
-                if out.get(pm.partition, -1) < 0 and pm.leader > 0:
-                    out[pm.partition] = pm.leader
+                # The newest leadership any broker knows of wins: a broker cut off from the
+                # others (e.g. one that fenced itself after a failed fsync) may still report
+                # the leadership it had.
+                if pm.leader > 0 and pm.leader_epoch > epoch.get(pm.partition, -1):
+                    out[pm.partition], epoch[pm.partition] = pm.leader, pm.leader_epoch
         return out
 
     def controller(self):
@@ -789,6 +793,8 @@ class Producer(threading.Thread):
                 s["done_t"] = ctx.ledger.t()
                 return
             hint = r.leader.broker_id
+            if name == "STORAGE_ERROR":
+                hint = -1  # a broker whose storage failed: ask the cluster who leads now
             leader[p] = hint if hint > 0 and ctx.cluster.state.get(hint) != "dead" else -1
             time.sleep(0.02 if hint > 0 else 0.05)
 
