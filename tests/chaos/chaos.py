@@ -195,16 +195,15 @@ class Cluster:
         self.state = {i: "dead" for i in BROKERS}
         self.data_dirs = {i: os.path.join(root, "b%d" % i) for i in BROKERS}
 
-    def start(self, i, wrapper=(), env=None):
-        """Starts broker i; `wrapper` is a command prefix (e.g. faketime), `env` extra
-        environment variables."""
+    def start(self, i, env=None):
+        """Starts broker i; `env`: extra environment variables (e.g. LD_PRELOAD)."""
         assert self.state[i] == "dead"
         full_env = None
         if env:
             full_env = dict(os.environ)
             full_env.update(env)
         self.popen[i] = self.procs.spawn(
-            list(wrapper) + [self.skiffd, "--broker_id=%d" % i, "--data_dir=" + self.data_dirs[i],
+            [self.skiffd, "--broker_id=%d" % i, "--data_dir=" + self.data_dirs[i],
              "--listen=" + self.client[i], "--raft_listen=127.0.0.1:%d" % self.raft_port[i],
              "--rack=r%d" % i, "--metadata_voters=" + self.voters,
              "--tick_ms=%d" % TICK_MS, "--election_ticks=%d" % ELECTION_TICKS] + self.extra_flags,
