@@ -330,6 +330,16 @@ class Firewall:
             if peer != broker:
                 self.drop_link(broker, peer, cluster, probability)
 
+    def dropped(self):
+        """Packets the chain's rules dropped since they were added (iptables counters)."""
+        r = self._run("-L", self.chain, "-v", "-x", "-n")
+        total = 0
+        for line in r.stdout.splitlines()[2:]:
+            fields = line.split()
+            if len(fields) > 2 and fields[2] == "DROP" and fields[0].isdigit():
+                total += int(fields[0])
+        return total
+
     def clear(self):
         if self.installed:
             self._run("-F", self.chain)
@@ -1269,8 +1279,12 @@ def scenario_asymmetric_partition(ctx):
                          % (src, dst, p, leader), keys)
         ctx.firewall.drop_link(src, dst, ctx.cluster)
         ctx.sleep(5)
+        dropped = ctx.firewall.dropped()
+        ctx.note("%d -> %d: %d packets dropped" % (src, dst, dropped))
         heal = ctx.ledger.heal("remove the one-way drop %d -> %d" % (src, dst))
         ctx.firewall.clear()
+        if dropped == 0:
+            raise RuntimeError("no packet was dropped: no fault happened")
         ctx.wait_whole(heal)
 
 
@@ -1289,8 +1303,12 @@ def scenario_bridge_partition(ctx):
         ctx.firewall.drop_link(a, b, ctx.cluster)
         ctx.firewall.drop_link(b, a, ctx.cluster)
         ctx.sleep(6)
+        dropped = ctx.firewall.dropped()
+        ctx.note("%d <-> %d: %d packets dropped" % (a, b, dropped))
         heal = ctx.ledger.heal("reconnect brokers %d and %d" % (a, b))
         ctx.firewall.clear()
+        if dropped == 0:
+            raise RuntimeError("no packet was dropped: no fault happened")
         ctx.wait_whole(heal)
 
 
@@ -1307,8 +1325,12 @@ def scenario_packet_loss(ctx):
         ctx.ledger.fault("20%% loss on broker %d's raft traffic (leader of p%d)" % (leader, p), keys)
         ctx.firewall.lossy(leader, ctx.cluster, 0.2)
         ctx.sleep(20)
+        dropped = ctx.firewall.dropped()
+        ctx.note("broker %d: %d packets dropped at random" % (leader, dropped))
         heal = ctx.ledger.heal("remove the loss on broker %d" % leader)
         ctx.firewall.clear()
+        if dropped == 0:
+            raise RuntimeError("no packet was dropped: no fault happened")
         ctx.wait_whole(heal)
 
 
@@ -1517,23 +1539,31 @@ def scenario_bitflip_minority(ctx):
         ctx.note("broker %d: 8 bytes flipped in %s (%d bytes) at offsets %s"
                  % (victim, rel, len(data), offsets))
         heal = ctx.ledger.heal("start broker %d on the flipped file" % victim)
+        started = now()
         ctx.cluster.start(victim)
-        end = now() + 10
+        # Watch it for 15 s with the workload running (its replicas catch up and apply, and
+        # follower reads of it are served by the consumers' restarts and the final reads).
+        # Exiting by itself in that window, at startup or on reading the flipped bytes, counts
+        # as refusing the corrupt file (fail-stop); it is noted with its last log lines.
+        end = now() + 15
         while now() < end and ctx.cluster.popen[victim].poll() is None:
-            if ctx.client.whole():
-                break
+            for b in BROKERS:
+                if b != victim and ctx.cluster.popen[b].poll() is not None:
+                    ctx.cluster.check_alive()  # another broker died: an error of the run
             time.sleep(0.1)
         rc = ctx.cluster.popen[victim].poll()
         if rc is not None:
             ctx.cluster.state[victim] = "dead"
             with open(os.path.join(ctx.root, "broker%d.log" % victim), "rb") as f:
-                tail = f.read().decode(errors="replace").strip().splitlines()[-3:]
-            ctx.note("broker %d refused to start on %s (exit %s): %s" % (victim, rel, rc, " | ".join(tail)))
+                tail = f.read().decode(errors="replace").strip().splitlines()[-2:]
+            ctx.note("broker %d exited %s %.1fs after starting on flipped %s: %s"
+                     % (victim, rc, now() - started, rel, " | ".join(tail)))
             with open(path, "wb") as f:
                 f.write(original)
+            ctx.note("broker %d: %s put back, started again" % (victim, rel))
             ctx.cluster.start(victim)
         else:
-            ctx.note("broker %d started on %s" % (victim, rel))
+            ctx.note("broker %d ran 15 s on flipped %s" % (victim, rel))
         ctx.wait_whole(heal)
 
 
@@ -1565,6 +1595,16 @@ def scenario_clock_skew(ctx):
         ctx.cluster.sigterm(victim)
         ctx.cluster.start(victim, env={"LD_PRELOAD": lib, "FAKETIME": spec})
         ctx.sleep(8)
+        with open("/proc/%d/maps" % ctx.cluster.popen[victim].pid) as f:
+            mapped = "libfaketime" in f.read()
+        with open(os.path.join(ctx.root, "broker%d.log" % victim), "rb") as f:
+            stamps = [l[1:21].decode(errors="replace") for l in f.read().splitlines()
+                      if l[:1] in b"IWEF" and l[1:9].isdigit()]
+        ctx.note("broker %d under faketime %r: libfaketime %s; its last log stamp %s at real %s"
+                 % (victim, spec, "mapped" if mapped else "NOT mapped",
+                    stamps[-1] if stamps else None, time.strftime("%H:%M:%S", time.gmtime())))
+        if not mapped:
+            raise RuntimeError("libfaketime is not loaded in broker %d: no fault happened" % victim)
         heal = ctx.ledger.heal("restart broker %d on the real clock" % victim)
         ctx.cluster.sigterm(victim)
         ctx.cluster.start(victim)
