@@ -1618,20 +1618,26 @@ def final_reads(ctx):
     replica by follower reads, until each reaches the leader's high watermark (bounded)."""
     reads = {p: {} for p in range(PARTITIONS)}
     drained = {p: {} for p in range(PARTITIONS)}
-    end = now() + DRAIN_S
+    # Each read has its own deadline: a replica that never serves must not starve the reads of
+    # other partitions (which would then be judged from an empty log).
+    ctx.read_errors = {}
 
-    def read(p, broker, follower):
+    def read(p, broker, follower, budget_s=DRAIN_S):
         got, hw = [], None
+        end = now() + budget_s
+        source = "p%d %s:%d" % (p, "replica" if follower else "leader", broker)
         while now() < end:
             try:
                 f = ctx.client.stub("fetch", broker).Fetch(pb["fetch"].FetchRequest(
                     topic=TOPIC, partition=p, offset=len(got), max_bytes=1 << 20, max_wait_ms=0,
                     allow_follower=follower, client_rack="r%d" % broker if follower else ""),
                     timeout=3)
-            except grpc.RpcError:
+            except grpc.RpcError as e:
+                ctx.read_errors[source] = str(e.code())
                 time.sleep(0.1)
                 continue
             if f.error != 0:
+                ctx.read_errors[source] = error_name(f.error)
                 if not follower and f.leader.broker_id > 0:
                     broker = f.leader.broker_id
                 time.sleep(0.1)
@@ -1661,10 +1667,11 @@ def final_reads(ctx):
         reads[p]["leader"], drained[p]["leader"] = got, ok
         for b in BROKERS:
             # A follower read is complete once it holds what the leader read holds.
-            rgot, _ = read(p, b, True)
+            end = now() + DRAIN_S / 3
+            rgot, _ = read(p, b, True, DRAIN_S / 3)
             while len(rgot) < len(got) and now() < end:
                 time.sleep(0.2)
-                rgot, _ = read(p, b, True)
+                rgot, _ = read(p, b, True, max(0.1, end - now()))
             reads[p]["replica:%d" % b] = rgot
             drained[p]["replica:%d" % b] = len(rgot) >= len(got)
     return reads, drained, unreadable
@@ -1764,7 +1771,8 @@ def run_scenario(args, name, seed, procs):
                    "drained": drained, "consumers": consumers.sessions(),
                    "acks": ctx.ledger.acks, "faults": ctx.ledger.faults, "heals": ctx.ledger.heals,
                    "consumer_restarts": consumers.restarts, "unreadable": unreadable,
-                   "notes": ctx.notes, "errors": ctx.errors}
+                   "notes": ctx.notes, "errors": ctx.errors,
+                   "read_errors": getattr(ctx, "read_errors", {})}
         verdict = checker.check(history)
         verdict["consumer_restarts"] = consumers.restarts
         with open(os.path.join(root, "history.json"), "w") as f:
@@ -1826,7 +1834,9 @@ def run_scenario(args, name, seed, procs):
                                  "gap_s": [u["gap_s"] for u in verdict["unavailable_s"]],
                                  "heal_s": [h["s"] for h in verdict["heal_s"]],
                                  "consumer_restarts": verdict["consumer_restarts"],
-                                 "produce_errors": ctx.errors, "notes": ctx.notes}), flush=True)
+                                 "produce_errors": ctx.errors, "notes": ctx.notes,
+                                 "final_read_errors": getattr(ctx, "read_errors", {})}),
+              flush=True)
         for kind, examples in verdict["examples"].items():
             for e in examples[:5]:
                 print("  %s: %s" % (kind, e), flush=True)
