@@ -195,16 +195,33 @@ class Cluster:
         self.state = {i: "dead" for i in BROKERS}
         self.data_dirs = {i: os.path.join(root, "b%d" % i) for i in BROKERS}
 
-    def start(self, i):
+    def start(self, i, env=None):
+        """Starts broker i; `env`: extra environment variables (e.g. LD_PRELOAD)."""
         assert self.state[i] == "dead"
+        full_env = None
+        if env:
+            full_env = dict(os.environ)
+            full_env.update(env)
         self.popen[i] = self.procs.spawn(
             [self.skiffd, "--broker_id=%d" % i, "--data_dir=" + self.data_dirs[i],
              "--listen=" + self.client[i], "--raft_listen=127.0.0.1:%d" % self.raft_port[i],
              "--rack=r%d" % i, "--metadata_voters=" + self.voters,
              "--tick_ms=%d" % TICK_MS, "--election_ticks=%d" % ELECTION_TICKS] + self.extra_flags,
             os.path.join(self.root, "broker%d.log" % i),
-            group=BROKER_GID_BASE + i, extra_groups=[])
+            group=BROKER_GID_BASE + i, extra_groups=[], env=full_env)
         self.state[i] = "running"
+
+    def sigterm(self, i, timeout_s=20):
+        """A graceful stop (skiffd hands its leaderships over first). A broker that does not
+        exit within timeout_s is an error of the run, not silently killed."""
+        p = self.popen[i]
+        os.kill(p.pid, signal.SIGTERM)
+        try:
+            rc = p.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError("broker %d did not exit within %ds of SIGTERM" % (i, timeout_s))
+        self.state[i] = "dead"
+        return rc
 
     def kill9(self, i):
         p = self.popen[i]
@@ -277,6 +294,51 @@ class Firewall:
             r = self._run("-A", self.chain, *rule, "-j", "DROP")
             if r.returncode != 0:
                 raise RuntimeError("iptables: %s" % r.stderr.strip())
+
+    def statistic_reason(self):
+        """Why random loss (-m statistic) cannot be used here, or None."""
+        r = self._run("-m", "statistic", "--help")
+        if "probability" not in r.stdout:
+            return "iptables has no statistic match (random loss)"
+        return None
+
+    def _append(self, rule, probability=None):
+        if probability is not None:
+            rule = tuple(rule) + ("-m", "statistic", "--mode", "random",
+                                  "--probability", "%.3f" % probability)
+        r = self._run("-A", self.chain, *rule, "-j", "DROP")
+        if r.returncode != 0:
+            raise RuntimeError("iptables: %s" % r.stderr.strip())
+
+    def drop_link(self, src, dst, cluster, probability=None):
+        """One direction only: Raft messages from broker src to broker dst are dropped. Each
+        broker sends to a peer on its own long-lived stream to the peer's Raft port (see
+        src/broker/raft_transport.h), so dropping every packet that src's sockets send to dst's
+        Raft port kills exactly the src->dst stream; dst->src (dst's own stream to src's port,
+        and src's answers on it, which leave src's port) is untouched."""
+        self._append(("-m", "owner", "--gid-owner", str(BROKER_GID_BASE + src),
+                      "-p", "tcp", "--dport", str(cluster.raft_port[dst])), probability)
+
+    def lossy(self, broker, cluster, probability):
+        """Random loss on every packet of the broker's Raft traffic that the loopback's OUTPUT
+        hook can tell apart: to and from its Raft port, and from its own sockets to the peers'
+        Raft ports."""
+        port = cluster.raft_port[broker]
+        self._append(("-p", "tcp", "--dport", str(port)), probability)
+        self._append(("-p", "tcp", "--sport", str(port)), probability)
+        for peer in BROKERS:
+            if peer != broker:
+                self.drop_link(broker, peer, cluster, probability)
+
+    def dropped(self):
+        """Packets the chain's rules dropped since they were added (iptables counters)."""
+        r = self._run("-L", self.chain, "-v", "-x", "-n")
+        total = 0
+        for line in r.stdout.splitlines()[2:]:
+            fields = line.split()
+            if len(fields) > 2 and fields[2] == "DROP" and fields[0].isdigit():
+                total += int(fields[0])
+        return total
 
     def clear(self):
         if self.installed:
@@ -383,6 +445,115 @@ class LoopDisks:
             return [line.split()[1] for line in f if line.split()[1].startswith(self.root)]
 
 
+class TmpfsDisks(LoopDisks):
+    """Each broker's data dir on its own small tmpfs, for a full disk: fill() takes free space
+    away with a filler file (fallocate'd, so the pages are really taken) until writes must be
+    refused; free() deletes it. Unmounting and leftover checks are LoopDisks'."""
+
+    SIZE = "512m"
+
+    def unavailable_reason(self):
+        for tool in ("mount", "umount"):
+            if shutil.which(tool) is None:
+                return "%s is not installed" % tool
+        if os.geteuid() != 0:
+            return "tmpfs mounts need root"
+        return None
+
+    def create(self, broker):
+        mp = os.path.join(self.root, "disk%d" % broker)
+        os.makedirs(mp, exist_ok=True)
+        r = self._sh("mount", "-t", "tmpfs", "-o", "size=%s,mode=0755" % self.SIZE, "tmpfs", mp)
+        if r.returncode != 0:
+            raise Skipped("cannot mount a tmpfs here: %s" % r.stderr.strip())
+        self.mountpoint[broker] = mp
+        return os.path.join(mp, "data")
+
+    @staticmethod
+    def free_bytes(path):
+        st = os.statvfs(path)
+        return st.f_bavail * st.f_frsize
+
+    def fill(self, broker, leave_bytes):
+        """Takes all but about leave_bytes of the broker's tmpfs; returns the bytes taken."""
+        mp = self.mountpoint[broker]
+        path = os.path.join(mp, "filler")
+        take = max(0, self.free_bytes(mp) - leave_bytes)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, take)
+        finally:
+            os.close(fd)
+        return take
+
+    def free(self, broker):
+        path = os.path.join(self.mountpoint[broker], "filler")
+        if os.path.exists(path):
+            os.remove(path)
+
+
+class CpuThrottle:
+    """A cgroup v1 cpu controller group with a CFS quota, for a slow broker: every thread of
+    the process moves into it; release() moves them back to the root group and removes it."""
+
+    BASE = "/sys/fs/cgroup/cpu"
+
+    def __init__(self):
+        self.path = os.path.join(self.BASE, "skiffchaos%d" % os.getpid())
+        self.created = False
+
+    def unavailable_reason(self):
+        if not os.path.exists(os.path.join(self.BASE, "cpu.cfs_quota_us")):
+            return "no cgroup v1 cpu controller at %s" % self.BASE
+        if not os.access(self.BASE, os.W_OK):
+            return "cannot create cgroups under %s (needs root)" % self.BASE
+        return None
+
+    @staticmethod
+    def _write(path, value):
+        with open(path, "w") as f:
+            f.write(str(value))
+
+    def throttle(self, pid, quota_us, period_us=100000):
+        if not self.created:
+            os.mkdir(self.path)
+            self.created = True
+        self._write(os.path.join(self.path, "cpu.cfs_period_us"), period_us)
+        self._write(os.path.join(self.path, "cpu.cfs_quota_us"), quota_us)
+        self._write(os.path.join(self.path, "cgroup.procs"), pid)
+
+    def throttled_periods(self):
+        try:
+            with open(os.path.join(self.path, "cpu.stat")) as f:
+                return int(dict(line.split() for line in f)["nr_throttled"])
+        except (OSError, KeyError, ValueError):
+            return None
+
+    def release(self):
+        if not self.created or not os.path.exists(self.path):
+            return
+        for _ in range(50):
+            try:
+                with open(os.path.join(self.path, "cgroup.procs")) as f:
+                    pids = [line.strip() for line in f if line.strip()]
+            except OSError:
+                pids = []
+            for pid in pids:
+                try:
+                    self._write(os.path.join(self.BASE, "cgroup.procs"), pid)
+                except OSError:
+                    pass  # exited meanwhile
+            try:
+                os.rmdir(self.path)
+                self.created = False
+                return
+            except OSError:
+                time.sleep(0.1)
+
+    def leftover(self):
+        return os.path.exists(self.path)
+
+
 # ---- the client side --------------------------------------------------------------------------
 
 class Client:
@@ -417,16 +588,39 @@ class Client:
         except grpc.RpcError:
             return None
 
-    def leaders(self):
-        """partition -> leader broker id, as the running brokers report them (-1 unknown)."""
+    def health(self, broker, timeout=0.5):
+        """The gRPC health service's overall status (grpc.health.v1.Health/Check with service
+        ""): 1 SERVING, 2 NOT_SERVING, None when unreachable. Hand-decoded, so that no health
+        stub package is needed."""
+        addr = self.cluster.client[broker]
+        with self.lock:
+            if addr not in self.channels:
+                self.channels[addr] = grpc.insecure_channel(addr)
+            channel = self.channels[addr]
+        try:
+            raw = channel.unary_unary("/grpc.health.v1.Health/Check",
+                                      request_serializer=lambda b: b,
+                                      response_deserializer=lambda b: b)(b"", timeout=timeout)
+        except grpc.RpcError:
+            return None
+        # HealthCheckResponse { ServingStatus status = 1; }: tag 0x08, then a one-byte varint.
+        return raw[1] if len(raw) >= 2 and raw[0] == 0x08 else 0
+
+    def leaders(self, brokers=None):
+        """partition -> leader broker id, as the running brokers (or `brokers`) report them
+        (-1 unknown)."""
         out = {p: -1 for p in range(PARTITIONS)}
-        for b in self.cluster.reachable():
+        epoch = {p: -1 for p in range(PARTITIONS)}
+        for b in (self.cluster.reachable() if brokers is None else brokers):
             md = self.metadata(b)
             if md is None or not md.topics:
                 continue
             for pm in md.topics[0].partitions:
-                if out.get(pm.partition, -1) < 0 and pm.leader > 0:
-                    out[pm.partition] = pm.leader
+                # The newest leadership any broker knows of wins: a broker cut off from the
+                # others (e.g. one that fenced itself after a failed fsync) may still report
+                # the leadership it had.
+                if pm.leader > 0 and pm.leader_epoch > epoch.get(pm.partition, -1):
+                    out[pm.partition], epoch[pm.partition] = pm.leader, pm.leader_epoch
         return out
 
     def controller(self):
@@ -591,6 +785,7 @@ class Producer(threading.Thread):
                 continue
             name = error_name(r.error)
             self.trail(s, sent_t, leader[p], name)
+            ctx.count_error(name)
             if r.error == 0:
                 s["status"], s["offset"], s["done_t"] = "acked", r.base_offset, ctx.ledger.t()
                 ctx.ledger.ack(p)
@@ -607,6 +802,8 @@ class Producer(threading.Thread):
                 s["done_t"] = ctx.ledger.t()
                 return
             hint = r.leader.broker_id
+            if name == "STORAGE_ERROR":
+                hint = -1  # a broker whose storage failed: ask the cluster who leads now
             leader[p] = hint if hint > 0 and ctx.cluster.state.get(hint) != "dead" else -1
             time.sleep(0.02 if hint > 0 else 0.05)
 
@@ -813,8 +1010,24 @@ class Context:
         self.deadline = (now() + STARTUP_S + 120 + args.duration * 2 + PRODUCER_GRACE_S + WHOLE_S
                          + DRAIN_S)
         self.firewall = Firewall()
-        self.disks = None  # LoopDisks, for scenarios marked needs_disks
+        self.disks = None  # LoopDisks or TmpfsDisks, for scenarios marked needs_disks
+        self.throttle = CpuThrottle()
         self.cleanups = []  # scenario-specific undo actions, run in reverse in finally
+        self.errors = {}  # produce error name -> how often a broker answered it
+        self.errors_lock = threading.Lock()
+        self.notes = []  # what the scenario observed of its own fault (printed, kept)
+
+    def count_error(self, name):
+        with self.errors_lock:
+            self.errors[name] = self.errors.get(name, 0) + 1
+
+    def error_count(self, name):
+        with self.errors_lock:
+            return self.errors.get(name, 0)
+
+    def note(self, msg):
+        log("note: " + msg)
+        self.notes.append(msg)
 
     def sleep(self, seconds):
         """Let the workload run; a broker that died on its own ends the scenario."""
@@ -862,7 +1075,7 @@ class Context:
 
 SCENARIOS = {}
 CORE = ("leader_kill", "metadata_leader_kill", "zombie_leader", "leader_isolation", "power_cut",
-        "cluster_power_cut")
+        "cluster_power_cut", "pause_minority_power_cut")
 
 
 def scenario(fn):
@@ -958,7 +1171,12 @@ def scenario_leader_isolation(ctx):
 
 
 def needs_disks(fn):
-    fn.needs_disks = True
+    fn.needs_disks = "loop"
+    return fn
+
+
+def needs_tmpfs(fn):
+    fn.needs_disks = "tmpfs"
     return fn
 
 
@@ -998,6 +1216,401 @@ def scenario_cluster_power_cut(ctx):
         ctx.wait_whole(heal)
 
 
+# ---- compound, network, CPU, disk and clock faults ----------------------------------------------
+
+@scenario
+@needs_disks
+def scenario_pause_minority_power_cut(ctx):
+    """SIGSTOP one follower (a minority) while writes continue, power-cut another broker, SIGCONT
+    the paused one, then restart the cut one from what its disk kept: the compound schedule
+    that lost acknowledged writes in NATS JetStream (Jepsen). The paused broker is stale, the
+    cut one may have lost unsynced data; together they are a majority. The cut broker alternates
+    between the partition's leader and its other follower; 3 times."""
+    for r in range(rounds_for(ctx, 3, 12)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        leader = ctx.wait_leader(p)
+        followers = [b for b in BROKERS if b != leader]
+        paused = ctx.rng.choice(followers)
+        cut = leader if r % 2 == 0 else next(b for b in followers if b != paused)
+        # With two of three brokers out, no partition can commit: every key is affected.
+        ctx.ledger.fault("SIGSTOP broker %d (follower of p%d), power cut broker %d (%s of p%d)"
+                         % (paused, p, cut, "leader" if cut == leader else "follower", p),
+                         list(range(PARTITIONS)))
+        ctx.cluster.sigstop(paused)
+        ctx.cleanups.append(lambda v=paused: ctx.cluster.state[v] == "stopped" and ctx.cluster.sigcont(v))
+        ctx.sleep(3)  # the paused follower falls behind; the other two acknowledge writes
+        ctx.power_cut([cut])
+        ctx.sleep(1.5)  # one broker left running: no quorum anywhere
+        heal = ctx.ledger.heal("SIGCONT broker %d, then restart broker %d from its power-cut disk"
+                               % (paused, cut))
+        ctx.cluster.sigcont(paused)
+        ctx.sleep(1)  # the stale broker and the intact one alone
+        ctx.cluster.start(cut)
+        ctx.wait_whole(heal)
+
+
+def use_firewall(ctx, statistic=False):
+    reason = ctx.firewall.unavailable_reason()
+    if reason is None and statistic:
+        reason = ctx.firewall.statistic_reason()
+    if reason:
+        raise Skipped(reason)
+    ctx.firewall.install()
+    ctx.cleanups.append(ctx.firewall.remove)
+
+
+@scenario
+def scenario_asymmetric_partition(ctx):
+    """One-way links (iptables on the loopback, one direction only) between a partition
+    leader and one of its followers for ~5 s; 4 rounds alternating: the leader's messages
+    reach the follower but the follower's answers never reach the leader; then the leader's
+    messages are lost while the follower's still arrive (the follower times out and campaigns
+    at a leader that can hear it)."""
+    use_firewall(ctx)
+    for r in range(rounds_for(ctx, 4, 9)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        leader = ctx.wait_leader(p)
+        follower = ctx.rng.choice([b for b in BROKERS if b != leader])
+        src, dst = (follower, leader) if r % 2 == 0 else (leader, follower)
+        keys = sorted(set(ctx.keys_led_by(leader) + ctx.keys_led_by(follower))) or [p]
+        ctx.ledger.fault("drop raft traffic broker %d -> broker %d only (leader of p%d is %d)"
+                         % (src, dst, p, leader), keys)
+        ctx.firewall.drop_link(src, dst, ctx.cluster)
+        ctx.sleep(5)
+        dropped = ctx.firewall.dropped()
+        ctx.note("%d -> %d: %d packets dropped" % (src, dst, dropped))
+        heal = ctx.ledger.heal("remove the one-way drop %d -> %d" % (src, dst))
+        ctx.firewall.clear()
+        if dropped == 0:
+            raise RuntimeError("no packet was dropped: no fault happened")
+        ctx.wait_whole(heal)
+
+
+@scenario
+def scenario_bridge_partition(ctx):
+    """A bridge: two brokers cannot reach each other (Raft traffic dropped both ways) while the
+    third reaches both, for ~6 s; round 1 cuts 1 from 2 (3 is the bridge), then the bridge
+    rotates; 3 times."""
+    use_firewall(ctx)
+    for r in range(rounds_for(ctx, 3, 10)):
+        ctx.sleep(2)
+        bridge = BROKERS[(r + 2) % len(BROKERS)]
+        a, b = [x for x in BROKERS if x != bridge]
+        ctx.ledger.fault("cut broker %d from broker %d (broker %d bridges them)" % (a, b, bridge),
+                         list(range(PARTITIONS)))
+        ctx.firewall.drop_link(a, b, ctx.cluster)
+        ctx.firewall.drop_link(b, a, ctx.cluster)
+        ctx.sleep(6)
+        dropped = ctx.firewall.dropped()
+        ctx.note("%d <-> %d: %d packets dropped" % (a, b, dropped))
+        heal = ctx.ledger.heal("reconnect brokers %d and %d" % (a, b))
+        ctx.firewall.clear()
+        if dropped == 0:
+            raise RuntimeError("no packet was dropped: no fault happened")
+        ctx.wait_whole(heal)
+
+
+@scenario
+def scenario_packet_loss(ctx):
+    """20% random packet loss (iptables -m statistic) on a partition leader's Raft traffic, in
+    and out, for ~20 s; once (more with --duration)."""
+    use_firewall(ctx, statistic=True)
+    for r in range(rounds_for(ctx, 1, 25)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        leader = ctx.wait_leader(p)
+        keys = ctx.keys_led_by(leader) or [p]
+        ctx.ledger.fault("20%% loss on broker %d's raft traffic (leader of p%d)" % (leader, p), keys)
+        ctx.firewall.lossy(leader, ctx.cluster, 0.2)
+        ctx.sleep(20)
+        dropped = ctx.firewall.dropped()
+        ctx.note("broker %d: %d packets dropped at random" % (leader, dropped))
+        heal = ctx.ledger.heal("remove the loss on broker %d" % leader)
+        ctx.firewall.clear()
+        if dropped == 0:
+            raise RuntimeError("no packet was dropped: no fault happened")
+        ctx.wait_whole(heal)
+
+
+@scenario
+def scenario_slow_broker(ctx):
+    """A partition leader gets 5% of one core (cgroup v1 cpu.cfs_quota_us 5000 per 100000)
+    for ~20 s: it misses its heartbeats and answers slowly, but is neither dead nor cut off;
+    then its share comes back; once (more with --duration)."""
+    reason = ctx.throttle.unavailable_reason()
+    if reason:
+        raise Skipped(reason)
+    ctx.cleanups.append(ctx.throttle.release)
+    for r in range(rounds_for(ctx, 1, 25)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        leader = ctx.wait_leader(p)
+        keys = ctx.keys_led_by(leader) or [p]
+        ctx.ledger.fault("5%% of a core for broker %d (leader of p%d)" % (leader, p), keys)
+        ctx.throttle.throttle(ctx.cluster.popen[leader].pid, 5000)
+        ctx.sleep(20)
+        throttled = ctx.throttle.throttled_periods()
+        ctx.note("broker %d was throttled in %s CFS periods of 100 ms" % (leader, throttled))
+        heal = ctx.ledger.heal("give broker %d its cpu back" % leader)
+        ctx.throttle.release()
+        if not throttled:
+            raise RuntimeError("the cpu quota never throttled broker %d: no fault happened" % leader)
+        ctx.wait_whole(heal)
+
+
+@scenario
+@needs_tmpfs
+def scenario_leader_disk_full(ctx):
+    """Each broker's data dir is a 512 MiB tmpfs. A partition leader's disk is filled (a
+    fallocate'd file leaves 32 MiB, under skiffd's 64 MiB reserve) for ~6 s: it must refuse
+    writes (STORAGE_FULL) or hand its leadership over, and writes must resume once the file
+    is deleted; twice."""
+    for r in range(rounds_for(ctx, 2, 15)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        leader = ctx.wait_leader(p)
+        keys = ctx.keys_led_by(leader) or [p]
+        before = ctx.error_count("STORAGE_FULL")
+        ctx.ledger.fault("fill broker %d's disk (leader of p%d)" % (leader, p), keys)
+        taken = ctx.disks.fill(leader, 32 << 20)
+        ctx.cleanups.append(lambda v=leader: ctx.disks.free(v))
+        ctx.sleep(6)
+        full = ctx.error_count("STORAGE_FULL") - before
+        moved = ctx.client.leaders().get(p, -1)
+        ctx.note("broker %d: %d MiB taken, %d MiB free; %d STORAGE_FULL answers; p%d led by %d"
+                 % (leader, taken >> 20, TmpfsDisks.free_bytes(ctx.disks.mountpoint[leader]) >> 20,
+                    full, p, moved))
+        heal = ctx.ledger.heal("free broker %d's disk" % leader)
+        ctx.disks.free(leader)
+        if full == 0 and moved == leader:
+            raise RuntimeError("broker %d's full disk was never noticed (no STORAGE_FULL, still "
+                               "leads p%d): no fault happened" % (leader, p))
+        ctx.wait_whole(heal)
+
+
+def stop_tracer(tracer):
+    """strace detaches from its tracee on SIGTERM; bounded."""
+    if tracer.poll() is None:
+        tracer.terminate()
+        try:
+            tracer.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            tracer.kill()
+            tracer.wait(timeout=10)
+
+
+@scenario
+def scenario_fsync_eio(ctx):
+    """strace attaches to a partition leader and fails every fdatasync/fsync with EIO: its
+    storage must refuse writes until a restart, report NOT_SERVING on the health service, and
+    the other brokers must elect around it. Then strace detaches and the broker is restarted
+    (SIGTERM, start: a healthy disk) and must catch up; twice."""
+    if shutil.which("strace") is None:
+        raise Skipped("strace is not installed (apt-get install -y strace)")
+    if os.geteuid() != 0:
+        raise Skipped("attaching strace to the broker needs root")
+    for r in range(rounds_for(ctx, 2, 20)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        leader = ctx.wait_leader(p)
+        keys = ctx.keys_led_by(leader) or [p]
+        others = [b for b in BROKERS if b != leader]
+        ctx.ledger.fault("fdatasync/fsync fail with EIO on broker %d (leader of p%d)" % (leader, p),
+                         keys)
+        t0 = now()
+        tracer = ctx.procs.spawn(
+            ["strace", "-f", "-qq", "-o", os.path.join(ctx.root, "strace-b%d-r%d.log" % (leader, r)),
+             "-e", "trace=fdatasync,fsync", "-e", "inject=fdatasync,fsync:error=EIO",
+             "-p", str(ctx.cluster.popen[leader].pid)],
+            os.path.join(ctx.root, "strace.stderr"))
+        ctx.cleanups.append(lambda t=tracer: stop_tracer(t))
+        status, end = None, now() + 15
+        while now() < end:
+            ctx.cluster.check_alive()
+            if tracer.poll() is not None:
+                raise RuntimeError("strace exited with %s (see strace.stderr)" % tracer.returncode)
+            status = ctx.client.health(leader)
+            if status == 2:
+                break
+            time.sleep(0.1)
+        if status != 2:
+            raise RuntimeError("broker %d never reported NOT_SERVING within 15 s of its syncs "
+                               "failing (health status %s)" % (leader, status))
+        ctx.note("broker %d NOT_SERVING %.2fs after strace attached" % (leader, now() - t0))
+        # Elected around it: as the other brokers see it, no partition is led by the failed one.
+        end = now() + 15
+        while now() < end:
+            led = ctx.client.leaders(others)
+            if all(b in others for b in led.values()):
+                break
+            ctx.sleep(0.1)
+        ctx.note("%.2fs after the fault, the other brokers report leaders %s; broker %d itself "
+                 "reports %s" % (now() - t0, led, leader, ctx.client.leaders([leader])))
+        if not all(b in others for b in led.values()):
+            raise RuntimeError("the cluster did not elect around broker %d within 15 s" % leader)
+        ctx.sleep(3)
+        heal = ctx.ledger.heal("restart broker %d without strace" % leader)
+        stop_tracer(tracer)
+        t1 = now()
+        try:
+            rc = ctx.cluster.sigterm(leader, timeout_s=15)
+            ctx.note("broker %d exited %s %.2fs after SIGTERM" % (leader, rc, now() - t1))
+        except RuntimeError as e:
+            ctx.note("FINDING: %s; killed with SIGKILL" % e)
+            ctx.cluster.kill9(leader)
+        ctx.cluster.start(leader)
+        ctx.wait_whole(heal)
+
+
+@scenario
+def scenario_rolling_restart(ctx):
+    """A rolling restart under load: SIGTERM each broker in turn (skiffd hands its leaderships
+    over first), restart it, wait until the cluster is whole, then the next; once through all
+    three (more with --duration)."""
+    for _ in range(rounds_for(ctx, 1, 30)):
+        for b in BROKERS:
+            ctx.sleep(2)
+            keys = ctx.keys_led_by(b) or list(range(PARTITIONS))
+            ctx.ledger.fault("SIGTERM broker %d" % b, keys)
+            t0 = now()
+            rc = ctx.cluster.sigterm(b)
+            ctx.note("broker %d exited %s %.2fs after SIGTERM" % (b, rc, now() - t0))
+            ctx.sleep(1)
+            heal = ctx.ledger.heal("restart broker %d" % b)
+            ctx.cluster.start(b)
+            ctx.wait_whole(heal)
+
+
+def rocksdb_files(data_dir, suffixes):
+    """RocksDB's files with these suffixes under data_dir, largest first."""
+    out = []
+    for d, _, files in os.walk(data_dir):
+        for f in files:
+            if f.endswith(suffixes):
+                path = os.path.join(d, f)
+                out.append((os.path.getsize(path), path))
+    return [p for size, p in sorted(out, reverse=True) if size > 0]
+
+
+@scenario
+def scenario_bitflip_minority(ctx):
+    """Stop a follower (SIGTERM), flip 8 bytes in one of its RocksDB files, restart it: it must
+    either refuse to start (the file is then put back and it starts again) or recover and catch
+    up, and what it serves must never differ from the others. Round 1 flips an SST or blob file
+    (the broker is restarted once before, so that RocksDB's recovery has written them), round 2
+    its write-ahead log."""
+    for r in range(rounds_for(ctx, 2, 20)):
+        ctx.sleep(3)
+        p = r % PARTITIONS
+        leader = ctx.wait_leader(p)
+        victim = ctx.rng.choice([b for b in BROKERS if b != leader])
+        wal = r % 2 == 1
+        if not wal:
+            keys = ctx.keys_led_by(victim) or [p]
+            ctx.ledger.fault("restart broker %d (RocksDB recovery writes SST/blob files)" % victim,
+                             keys)
+            ctx.cluster.sigterm(victim)
+            heal = ctx.ledger.heal("start broker %d" % victim)
+            ctx.cluster.start(victim)
+            ctx.wait_whole(heal)
+            ctx.sleep(2)
+        keys = ctx.keys_led_by(victim) or [p]
+        ctx.ledger.fault("stop broker %d, flip 8 bytes in its largest %s file"
+                         % (victim, "WAL" if wal else "SST/blob"), keys)
+        ctx.cluster.sigterm(victim)
+        files = rocksdb_files(ctx.cluster.data_dirs[victim], (".log",) if wal else (".sst", ".blob"))
+        if not files:
+            raise RuntimeError("broker %d has no %s file to corrupt" % (victim, "WAL" if wal else "SST/blob"))
+        path = files[0]
+        with open(path, "rb") as f:
+            original = f.read()
+        data = bytearray(original)
+        lo, hi = len(data) // 10, max(len(data) // 10 + 1, len(data) * 9 // 10)
+        offsets = sorted(ctx.rng.randrange(lo, hi) for _ in range(8))
+        for o in offsets:
+            data[o] ^= 0xFF
+        with open(path, "r+b") as f:
+            f.write(bytes(data))
+            f.flush()
+            os.fsync(f.fileno())
+        rel = os.path.relpath(path, ctx.root)
+        ctx.note("broker %d: 8 bytes flipped in %s (%d bytes) at offsets %s"
+                 % (victim, rel, len(data), offsets))
+        heal = ctx.ledger.heal("start broker %d on the flipped file" % victim)
+        started = now()
+        ctx.cluster.start(victim)
+        # Watch it for 15 s with the workload running (its replicas catch up and apply, and
+        # follower reads of it are served by the consumers' restarts and the final reads).
+        # Exiting by itself in that window, at startup or on reading the flipped bytes, counts
+        # as refusing the corrupt file (fail-stop); it is noted with its last log lines.
+        end = now() + 15
+        while now() < end and ctx.cluster.popen[victim].poll() is None:
+            for b in BROKERS:
+                if b != victim and ctx.cluster.popen[b].poll() is not None:
+                    ctx.cluster.check_alive()  # another broker died: an error of the run
+            time.sleep(0.1)
+        rc = ctx.cluster.popen[victim].poll()
+        if rc is not None:
+            ctx.cluster.state[victim] = "dead"
+            with open(os.path.join(ctx.root, "broker%d.log" % victim), "rb") as f:
+                tail = f.read().decode(errors="replace").strip().splitlines()[-2:]
+            ctx.note("broker %d exited %s %.1fs after starting on flipped %s: %s"
+                     % (victim, rc, now() - started, rel, " | ".join(tail)))
+            with open(path, "wb") as f:
+                f.write(original)
+            ctx.note("broker %d: %s put back, started again" % (victim, rel))
+            ctx.cluster.start(victim)
+        else:
+            ctx.note("broker %d ran 15 s on flipped %s" % (victim, rel))
+        ctx.wait_whole(heal)
+
+
+def faketime_library():
+    for d in ("/usr/lib/x86_64-linux-gnu/faketime", "/usr/lib/aarch64-linux-gnu/faketime",
+              "/usr/lib/faketime"):
+        path = os.path.join(d, "libfaketimeMT.so.1")
+        if os.path.exists(path):
+            return path
+    return None
+
+
+@scenario
+def scenario_clock_skew(ctx):
+    """A broker restarted under libfaketime (LD_PRELOAD, wall and monotonic clocks): round 1
+    a partition leader 1 h ahead, round 2 one of its followers with clocks running twice as
+    fast; ~8 s skewed each, then restarted on the real clock."""
+    lib = faketime_library()
+    if lib is None:
+        raise Skipped("libfaketime is not installed (apt-get install -y faketime)")
+    for r in range(rounds_for(ctx, 2, 25)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        leader = ctx.wait_leader(p)
+        victim = leader if r % 2 == 0 else ctx.rng.choice([b for b in BROKERS if b != leader])
+        spec = "+1h" if r % 2 == 0 else "+0 x2"
+        keys = ctx.keys_led_by(victim) or [p]
+        ctx.ledger.fault("restart broker %d under faketime %r" % (victim, spec), keys)
+        ctx.cluster.sigterm(victim)
+        ctx.cluster.start(victim, env={"LD_PRELOAD": lib, "FAKETIME": spec})
+        ctx.sleep(8)
+        with open("/proc/%d/maps" % ctx.cluster.popen[victim].pid) as f:
+            mapped = "libfaketime" in f.read()
+        with open(os.path.join(ctx.root, "broker%d.log" % victim), "rb") as f:
+            stamps = [l[1:21].decode(errors="replace") for l in f.read().splitlines()
+                      if l[:1] in b"IWEF" and l[1:9].isdigit()]
+        ctx.note("broker %d under faketime %r: libfaketime %s; its last log stamp %s at real %s"
+                 % (victim, spec, "mapped" if mapped else "NOT mapped",
+                    stamps[-1] if stamps else None, time.strftime("%H:%M:%S", time.gmtime())))
+        if not mapped:
+            raise RuntimeError("libfaketime is not loaded in broker %d: no fault happened" % victim)
+        heal = ctx.ledger.heal("restart broker %d on the real clock" % victim)
+        ctx.cluster.sigterm(victim)
+        ctx.cluster.start(victim)
+        ctx.wait_whole(heal)
+
+
 # ---- running one scenario ----------------------------------------------------------------------
 
 def final_reads(ctx):
@@ -1005,20 +1618,26 @@ def final_reads(ctx):
     replica by follower reads, until each reaches the leader's high watermark (bounded)."""
     reads = {p: {} for p in range(PARTITIONS)}
     drained = {p: {} for p in range(PARTITIONS)}
-    end = now() + DRAIN_S
+    # Each read has its own deadline: a replica that never serves must not starve the reads of
+    # other partitions (which would then be judged from an empty log).
+    ctx.read_errors = {}
 
-    def read(p, broker, follower):
+    def read(p, broker, follower, budget_s=DRAIN_S):
         got, hw = [], None
+        end = now() + budget_s
+        source = "p%d %s:%d" % (p, "replica" if follower else "leader", broker)
         while now() < end:
             try:
                 f = ctx.client.stub("fetch", broker).Fetch(pb["fetch"].FetchRequest(
                     topic=TOPIC, partition=p, offset=len(got), max_bytes=1 << 20, max_wait_ms=0,
                     allow_follower=follower, client_rack="r%d" % broker if follower else ""),
                     timeout=3)
-            except grpc.RpcError:
+            except grpc.RpcError as e:
+                ctx.read_errors[source] = str(e.code())
                 time.sleep(0.1)
                 continue
             if f.error != 0:
+                ctx.read_errors[source] = error_name(f.error)
                 if not follower and f.leader.broker_id > 0:
                     broker = f.leader.broker_id
                 time.sleep(0.1)
@@ -1048,10 +1667,11 @@ def final_reads(ctx):
         reads[p]["leader"], drained[p]["leader"] = got, ok
         for b in BROKERS:
             # A follower read is complete once it holds what the leader read holds.
-            rgot, _ = read(p, b, True)
+            end = now() + DRAIN_S / 3
+            rgot, _ = read(p, b, True, DRAIN_S / 3)
             while len(rgot) < len(got) and now() < end:
                 time.sleep(0.2)
-                rgot, _ = read(p, b, True)
+                rgot, _ = read(p, b, True, max(0.1, end - now()))
             reads[p]["replica:%d" % b] = rgot
             drained[p]["replica:%d" % b] = len(rgot) >= len(got)
     return reads, drained, unreadable
@@ -1092,8 +1712,9 @@ def run_scenario(args, name, seed, procs):
     verdict, status, failure = None, None, None
     log("scenario %s seed=%d root=%s" % (name, seed, root))
     try:
-        if getattr(SCENARIOS[name], "needs_disks", False):
-            ctx.disks = LoopDisks(root)
+        disks = getattr(SCENARIOS[name], "needs_disks", None)
+        if disks:
+            ctx.disks = TmpfsDisks(root) if disks == "tmpfs" else LoopDisks(root)
             reason = ctx.disks.unavailable_reason()
             if reason:
                 raise Skipped(reason)
@@ -1149,7 +1770,9 @@ def run_scenario(args, name, seed, procs):
         history = {"scenario": name, "seed": seed, "sends": ctx.ledger.sends, "reads": reads,
                    "drained": drained, "consumers": consumers.sessions(),
                    "acks": ctx.ledger.acks, "faults": ctx.ledger.faults, "heals": ctx.ledger.heals,
-                   "consumer_restarts": consumers.restarts, "unreadable": unreadable}
+                   "consumer_restarts": consumers.restarts, "unreadable": unreadable,
+                   "notes": ctx.notes, "errors": ctx.errors,
+                   "read_errors": getattr(ctx, "read_errors", {})}
         verdict = checker.check(history)
         verdict["consumer_restarts"] = consumers.restarts
         with open(os.path.join(root, "history.json"), "w") as f:
@@ -1172,6 +1795,7 @@ def run_scenario(args, name, seed, procs):
             except Exception as e:  # keep cleaning up
                 log("cleanup failed: %r" % e)
         ctx.firewall.remove()
+        ctx.throttle.release()
         ctx.client.close()
         procs.kill_all()
         if ctx.disks is not None:
@@ -1190,10 +1814,12 @@ def run_scenario(args, name, seed, procs):
         shutil.rmtree(root, ignore_errors=True)
         left = procs.leftovers(root)
         mounts = ctx.disks.leftover() if ctx.disks is not None else []
-        if left or mounts or ctx.firewall.leftover():
+        ctx.throttle.release()  # a broker killed above leaves its cgroup empty: removable now
+        if left or mounts or ctx.firewall.leftover() or ctx.throttle.leftover():
             status = "ERROR"
-            failure = "left behind: pids %s, mounts %s, iptables chain %s" % (
-                left, mounts, ctx.firewall.leftover())
+            failure = "left behind: pids %s, mounts %s, iptables chain %s, cgroup %s" % (
+                left, mounts, ctx.firewall.leftover(),
+                ctx.throttle.path if ctx.throttle.leftover() else None)
     if status in ("PASS", "FAIL"):
         print(checker.summary_line(name, seed, verdict), flush=True)
         print("  " + json.dumps({"scenario": name, "seed": seed, "status": status,
@@ -1207,7 +1833,10 @@ def run_scenario(args, name, seed, procs):
                                  "max_unavailable_s": verdict["max_unavailable_s"],
                                  "gap_s": [u["gap_s"] for u in verdict["unavailable_s"]],
                                  "heal_s": [h["s"] for h in verdict["heal_s"]],
-                                 "consumer_restarts": verdict["consumer_restarts"]}), flush=True)
+                                 "consumer_restarts": verdict["consumer_restarts"],
+                                 "produce_errors": ctx.errors, "notes": ctx.notes,
+                                 "final_read_errors": getattr(ctx, "read_errors", {})}),
+              flush=True)
         for kind, examples in verdict["examples"].items():
             for e in examples[:5]:
                 print("  %s: %s" % (kind, e), flush=True)
@@ -1218,9 +1847,29 @@ def run_scenario(args, name, seed, procs):
     return status, verdict
 
 
+def commit_picks(n):
+    """n scenarios outside the core set, chosen by the commit under test (git rev-parse HEAD of
+    this source tree): the same commit always adds the same ones, and successive commits walk
+    through all of them. None when there is no git checkout."""
+    if n <= 0:
+        return []
+    r = subprocess.run(["git", "-C", HERE, "rev-parse", "HEAD"], capture_output=True, text=True)
+    if r.returncode != 0 or not r.stdout.strip():
+        log("no git commit to choose extra scenarios from: core only")
+        return []
+    pool = sorted(x for x in SCENARIOS if x not in CORE)
+    h = int(r.stdout.strip(), 16)
+    picks = []
+    for _ in range(min(n, len(pool))):
+        picks.append(pool.pop(h % len(pool)))
+        h //= 97
+    log("commit %s adds %s" % (r.stdout.strip()[:12], ", ".join(picks)))
+    return picks
+
+
 def main_run(args):
     if args.scenarios == "core":
-        names = list(CORE)
+        names = list(CORE) + commit_picks(args.extra_from_commit)
     elif args.scenarios == "all":
         names = sorted(SCENARIOS)
     else:
@@ -1283,6 +1932,8 @@ def main():
     r.add_argument("--proto-dir", required=True)
     r.add_argument("--scenarios", default="core", help="core, all, or a comma-separated list")
     r.add_argument("--seed", type=int)
+    r.add_argument("--extra-from-commit", type=int, default=0, metavar="N",
+                   help="with --scenarios core: add N non-core scenarios chosen by the commit hash")
     r.add_argument("--duration", type=float, default=0,
                    help="seconds of faults per scenario (0: the CI rounds, ~30-60 s)")
     r.add_argument("--soak-s", type=float, default=0,
