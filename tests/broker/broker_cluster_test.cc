@@ -154,6 +154,14 @@ class BrokerClusterTest : public ::testing::Test {
     return resp.results_size() ? resp.results(0) : v1::PartitionProduceResult();
   }
 
+  // A fresh producer id (and epoch), allocated through broker 1.
+  static void InitProducerId(v1::InitProducerIdResponse* out) {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(v1::AdminService::NewStub(Channel(1))
+                    ->InitProducerId(&ctx, v1::InitProducerIdRequest(), out)
+                    .ok());
+  }
+
   // Produces to the leader, retrying while a new leader settles in.
   static v1::PartitionProduceResult ProduceToLeader(const std::string& topic, int partition,
                                                     const v1::RecordBatch& batch,
@@ -359,12 +367,7 @@ TEST_F(BrokerClusterTest, NonLeaderAnswersNotLeaderWithTheLeadersAddress) {
 TEST_F(BrokerClusterTest, IdempotentRetryIsWrittenOnceAndGapsAreRejected) {
   CreateTopic("idem", 1, 3);
   v1::InitProducerIdResponse pid;
-  {
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(v1::AdminService::NewStub(Channel(1))
-                    ->InitProducerId(&ctx, v1::InitProducerIdRequest(), &pid)
-                    .ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(InitProducerId(&pid));
   auto first = ProduceToLeader("idem", 0, MakeBatch({"a", "b"}, pid.producer_id(), 0, 0));
   ASSERT_EQ(first.error(), v1::ERROR_NONE) << first.error_message();
   auto retry = ProduceToLeader("idem", 0, MakeBatch({"a", "b"}, pid.producer_id(), 0, 0));
@@ -671,12 +674,7 @@ TEST_F(BrokerClusterTest, ALeaderThatCannotConfirmItLeadsDoesNotRejectASequenceG
   // and resumed broker) holds a stale producer table.
   CreateTopic("confirm", 1, 3);
   v1::InitProducerIdResponse pid;
-  {
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(v1::AdminService::NewStub(Channel(1))
-                    ->InitProducerId(&ctx, v1::InitProducerIdRequest(), &pid)
-                    .ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(InitProducerId(&pid));
   ASSERT_EQ(ProduceToLeader("confirm", 0, MakeBatch({"a"}, pid.producer_id(), 0, 0)).error(),
             v1::ERROR_NONE);
   const int leader = LeaderOf("confirm", 0);
@@ -715,10 +713,7 @@ TEST_F(BrokerClusterTest, TheMetadataLogIsSnapshottedAndARestartedBrokerRecovers
     CreateTopic("meta-" + std::to_string(i), 1, 3);
     // Producer ids are counters: a command applied twice on restart would show in the state.
     v1::InitProducerIdResponse resp;
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(v1::AdminService::NewStub(Channel(1))
-                    ->InitProducerId(&ctx, v1::InitProducerIdRequest(), &resp)
-                    .ok());
+    ASSERT_NO_FATAL_FAILURE(InitProducerId(&resp));
   }
   // Every replica snapshots its metadata state and drops the log behind it (bounded wait).
   for (auto& b : *brokers_) {
