@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "broker/partition_entry.h"
+#include "broker/validation.h"
 #include "common/coding.h"
 #include "storage/partition_log.h"
 
@@ -135,15 +136,7 @@ void PartitionReplica::ProduceChecked(GroupHandle* handle, v1::RecordBatch batch
 
   auto index = handle->node->Propose(Bytes(std::move(data)));
   if (!index.ok()) {
-    switch (index.status().code()) {
-      case StatusCode::kFailedPrecondition:
-        return done(Failure(v1::NOT_LEADER, index.status().message()));
-      case StatusCode::kAborted:
-      case StatusCode::kResourceExhausted:
-        return done(Failure(v1::THROTTLED, index.status().message()));
-      default:
-        return done(Failure(v1::STORAGE_ERROR, index.status().ToString()));
-    }
+    return done(Failure(ErrorCodeForProposeStatus(index.status()), index.status().ToString()));
   }
   state_.AddPending(*header, *index);
   const int64_t base = proposed_end_offset_;

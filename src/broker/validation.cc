@@ -174,4 +174,19 @@ v1::ErrorCode ErrorCodeForBatchStatus(const Status& status) {
   }
 }
 
+v1::ErrorCode ErrorCodeForProposeStatus(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kOk:
+      return v1::ERROR_NONE;
+    case StatusCode::kFailedPrecondition:
+      return v1::NOT_LEADER;
+    case StatusCode::kAborted:
+      return v1::LEADER_NOT_AVAILABLE;
+    case StatusCode::kResourceExhausted:
+      return v1::THROTTLED;
+    default:
+      return v1::STORAGE_ERROR;
+  }
+}
+
 }  // namespace skiff::broker

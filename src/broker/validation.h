@@ -39,4 +39,9 @@ Status ValidateSubscribeRequest(const v1::SubscribeRequest& request);
 // The per-partition error code for a Status returned by batch validation or the partition.
 v1::ErrorCode ErrorCodeForBatchStatus(const Status& status);
 
+// The per-partition error code for a refused Raft proposal. A transfer in progress
+// (kAborted) means leadership is moving: the client must look the new leader up, not back
+// off as from an overloaded leader (kResourceExhausted, too many uncommitted bytes).
+v1::ErrorCode ErrorCodeForProposeStatus(const Status& status);
+
 }  // namespace skiff::broker

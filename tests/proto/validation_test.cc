@@ -111,6 +111,17 @@ TEST(ValidationTest, BatchStatusToPartitionError) {
   EXPECT_EQ(ErrorCodeForBatchStatus(ResourceExhaustedError("x")), v1::STORAGE_FULL);
 }
 
+TEST(ValidationTest, RefusedProposalToPartitionError) {
+  EXPECT_EQ(ErrorCodeForProposeStatus(FailedPreconditionError("not leader")), v1::NOT_LEADER);
+  // A leadership transfer in progress: the client must find the new leader (this was
+  // THROTTLED, which clients retried against the old leader; seen as a CI failure).
+  EXPECT_EQ(ErrorCodeForProposeStatus(AbortedError("leadership transfer in progress")),
+            v1::LEADER_NOT_AVAILABLE);
+  EXPECT_EQ(ErrorCodeForProposeStatus(ResourceExhaustedError("too many uncommitted bytes")),
+            v1::THROTTLED);
+  EXPECT_EQ(ErrorCodeForProposeStatus(IoError("disk")), v1::STORAGE_ERROR);
+}
+
 TEST(StatusToGrpcTest, EveryCodeMapsToItsDocumentedGrpcCode) {
   EXPECT_TRUE(ToGrpcStatus(Status::Ok()).ok());
   grpc::Status s = ToGrpcStatus(FailedPreconditionError("not leader; leader is 127.0.0.1:9093"));
