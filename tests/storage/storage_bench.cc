@@ -10,6 +10,9 @@
 //                           Compare BM_Append*/G with BM_FileFdatasync/G (same bytes per sync).
 //   BM_FileOverwriteFdatasync/K  the same over a fully pre-written file (no metadata to sync):
 //                           the device's best case.
+//   BM_StoreVsDisk/groups:G/writers:W  the store (W = 0: a thread per group; W > 0: W batched
+//                           writers, skiffd's shape with W Raft workers) and both file
+//                           baselines in alternating phases of one run; reports the ratios.
 //   BM_WriteAmplification   64 groups, 1 KiB entries, batched synced writes, size retention
 //                           (snapshot + compact) keeping 2 MiB per group; reports device bytes
 //                           written (/proc/self/io write_bytes) / payload bytes appended.
@@ -225,57 +228,51 @@ BENCHMARK(BM_FileOverwriteFdatasync)->RangeMultiplier(8)->Range(1, 512)->UseReal
 
 // The store and the disk measured in alternating short phases of the same run, so the ratio
 // is not skewed by other load on a shared machine drifting between separate benchmarks.
-// range(0) = groups G; range(1) = 0: G threads (RocksDB write group joins them), 1: one
-// batched caller. Baselines: append K = G KiB + fdatasync to a plain file, and overwrite the
-// same in a fully pre-written file (device best case).
+// range(0) = groups G; range(1) = writers (see StorePhase: 0 = a thread per group, W = W
+// batched callers; 2 is skiffd's default number of Raft workers). Baselines: append K = G KiB +
+// fdatasync to a plain file, and overwrite the same in a fully pre-written file (device best case).
 struct PhaseResult {
   uint64_t bytes = 0;
   double seconds = 0;
 };
 
-PhaseResult StorePhase(LogStore* store, int groups, bool threads, double seconds,
+// writers == 0: one thread per group, one entry per Write (RocksDB's write group joins them).
+// writers == W > 0: W threads, each owning groups/W groups and writing one entry for each of
+// them per Write: the broker's shape (each Raft worker persists its groups' Readies at once;
+// skiffd runs 2 workers by default).
+PhaseResult StorePhase(LogStore* store, int groups, int writers, double seconds,
                        std::vector<raft::Index>& next) {
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> bytes{0};
   std::atomic<bool> failed{false};
   const auto start = std::chrono::steady_clock::now();
-  auto deadline = start + std::chrono::duration<double>(seconds);
-  if (threads) {
-    std::vector<std::thread> workers;
-    for (int g = 0; g < groups; ++g) {
-      workers.emplace_back([&, g] {
-        GroupWrite gw;
-        gw.group = RaftGroupId(g + 1);
-        while (!stop.load(std::memory_order_relaxed)) {
-          gw.entries.assign(1, Record(next[g]));
-          if (!store->Write({&gw, 1}).ok()) {
-            failed = true;
-            return;
-          }
-          ++next[g];
-          bytes.fetch_add(kRecordBytes, std::memory_order_relaxed);
+  const auto deadline = start + std::chrono::duration<double>(seconds);
+  const int threads = writers == 0 ? groups : std::min(writers, groups);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      std::vector<int> owned;
+      for (int g = t; g < groups; g += threads) owned.push_back(g);
+      std::vector<GroupWrite> writes(owned.size());
+      for (size_t i = 0; i < owned.size(); ++i) writes[i].group = RaftGroupId(owned[i] + 1);
+      while (!stop.load(std::memory_order_relaxed)) {
+        for (size_t i = 0; i < owned.size(); ++i) {
+          writes[i].entries.assign(1, Record(next[owned[i]]));
         }
-      });
-    }
-    while (std::chrono::steady_clock::now() < deadline && !failed) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    stop = true;
-    for (auto& w : workers) w.join();
-  } else {
-    std::vector<GroupWrite> writes(static_cast<size_t>(groups));
-    while (std::chrono::steady_clock::now() < deadline) {
-      for (int g = 0; g < groups; ++g) {
-        writes[g].group = RaftGroupId(g + 1);
-        writes[g].entries.assign(1, Record(next[g]++));
+        if (!store->Write(writes).ok()) {
+          failed = true;
+          return;
+        }
+        for (int g : owned) ++next[g];
+        bytes.fetch_add(owned.size() * kRecordBytes, std::memory_order_relaxed);
       }
-      if (!store->Write(writes).ok()) {
-        failed = true;
-        break;
-      }
-      bytes += groups * kRecordBytes;
-    }
+    });
   }
+  while (std::chrono::steady_clock::now() < deadline && !failed) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  stop = true;
+  for (auto& w : workers) w.join();
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return PhaseResult{failed ? 0 : bytes.load(), elapsed};
@@ -305,7 +302,7 @@ PhaseResult FilePhase(int fd, size_t batch, bool overwrite, size_t file_bytes, d
 
 void BM_StoreVsDisk(benchmark::State& state) {
   const int groups = static_cast<int>(state.range(0));
-  const bool threads = state.range(1) == 0;
+  const int writers = static_cast<int>(state.range(1));
   constexpr int kRounds = 5;
   constexpr double kPhaseSeconds = 0.4;
   constexpr size_t kOverwriteFileBytes = 64 << 20;
@@ -326,7 +323,7 @@ void BM_StoreVsDisk(benchmark::State& state) {
     std::vector<raft::Index> next(static_cast<size_t>(groups), 1);
     PhaseResult st, ap, ow;
     for (int r = 0; r < kRounds; ++r) {
-      PhaseResult a = StorePhase(store.get(), groups, threads, kPhaseSeconds, next);
+      PhaseResult a = StorePhase(store.get(), groups, writers, kPhaseSeconds, next);
       PhaseResult b = FilePhase(append_fd, batch, false, 0, kPhaseSeconds);
       PhaseResult c = FilePhase(over_fd, batch, true, kOverwriteFileBytes, kPhaseSeconds);
       st.bytes += a.bytes, st.seconds += a.seconds;
@@ -349,8 +346,8 @@ void BM_StoreVsDisk(benchmark::State& state) {
   std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_StoreVsDisk)
-    ->ArgsProduct({{1, 8, 64, 512}, {0, 1}})
-    ->ArgNames({"groups", "batched"})
+    ->ArgsProduct({{1, 8, 64, 512}, {0, 1, 2}})
+    ->ArgNames({"groups", "writers"})
     ->Iterations(1)
     ->UseRealTime()
     ->Unit(benchmark::kSecond);
