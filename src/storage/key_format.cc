@@ -145,6 +145,15 @@ Result<StoredEntry> DecodeEntryBody(std::string_view body, raft::Index index) {
   return out;
 }
 
+Result<StoredEntry> DecodeEntryHeaderOnly(std::string_view body, raft::Index index,
+                                          uint64_t* data_size) {
+  const size_t header = kEntryHeaderSize - 4;  // the body starts after the CRC
+  if (body.size() < header) return Malformed("log entry");
+  auto decoded = DecodeEntryBody(body.substr(0, header), index);
+  if (decoded.ok()) *data_size = body.size() - header;
+  return decoded;
+}
+
 Result<raft::Term> DecodeEntryTerm(std::string_view body) {
   Reader r(body);
   const uint8_t format = r.U8();
@@ -156,21 +165,36 @@ Result<raft::Term> DecodeEntryTerm(std::string_view body) {
 
 std::string EncodeOffsetRow(const OffsetRow& row) {
   std::string out;
-  PutFixed64(out, row.index);
+  PutFixed64(out, row.first_index);
+  PutFixed64(out, row.last_index);
   PutFixed32(out, row.record_count);
   PutFixed64(out, static_cast<uint64_t>(row.max_timestamp_ms));
-  PutFixed32(out, row.size_bytes);
+  PutFixed64(out, static_cast<uint64_t>(row.min_batch_timestamp_ms));
+  PutFixed64(out, row.size_bytes);
   return out;
 }
 
 Result<OffsetRow> DecodeOffsetRow(std::string_view body) {
+  constexpr size_t kOneBatchRowSize = 8 + 4 + 8 + 4;
   Reader r(body);
   OffsetRow row;
-  row.index = r.U64();
-  row.record_count = r.U32();
-  row.max_timestamp_ms = static_cast<int64_t>(r.U64());
-  row.size_bytes = r.U32();
-  if (!r.done() || row.record_count == 0) return Malformed("offset index row");
+  if (body.size() == kOneBatchRowSize) {
+    row.first_index = row.last_index = r.U64();
+    row.record_count = r.U32();
+    row.max_timestamp_ms = row.min_batch_timestamp_ms = static_cast<int64_t>(r.U64());
+    row.size_bytes = r.U32();
+  } else {
+    row.first_index = r.U64();
+    row.last_index = r.U64();
+    row.record_count = r.U32();
+    row.max_timestamp_ms = static_cast<int64_t>(r.U64());
+    row.min_batch_timestamp_ms = static_cast<int64_t>(r.U64());
+    row.size_bytes = r.U64();
+  }
+  if (!r.done() || row.record_count == 0 || row.first_index == 0 ||
+      row.last_index < row.first_index) {
+    return Malformed("offset index row");
+  }
   return row;
 }
 

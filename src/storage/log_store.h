@@ -7,7 +7,8 @@
 //   raft_state      (group, tag)               hard state | conf state | applied | log meta |
 //                                              snapshot meta
 //   snapshot        (group)                    snapshot data (the state machine image)
-//   offset_index    (group, base offset)       raft index, record count, max timestamp, size
+//   offset_index    (group, base offset)       a span of batches: first/last raft index,
+//                                              record count, timestamps, size
 //   metadata        free-form (caller's keys)  the metadata state machine's rows
 //
 // Grammar and invariants: docs/formats/partition_log.md.
@@ -94,6 +95,10 @@ struct LogStoreOptions {
   // Values at least this large go to blob files (written once at flush, never rewritten by
   // compaction); smaller ones (no-ops, conf changes) stay in the LSM.
   uint64_t min_blob_size_bytes = 256;
+  // The offset index gets one row per span of batches of about this many payload bytes (like
+  // Kafka's index.interval.bytes); a lookup reads at most one span's entries. 0: a row per
+  // batch.
+  uint64_t offset_index_interval_bytes = 16 << 10;
   uint64_t blob_file_size_bytes = 256ull << 20;
   uint64_t log_write_buffer_size_bytes = 64ull << 20;
   int log_max_write_buffers = 4;

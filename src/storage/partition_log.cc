@@ -45,6 +45,23 @@ Result<std::optional<std::string>> GetRow(rocksdb::DB* db, rocksdb::ColumnFamily
   return std::optional<std::string>(std::move(value));
 }
 
+// Adds one record batch to a span of the offset index.
+void AddBatch(OffsetRow* span, raft::Index index, const EntryRecordInfo& info, uint64_t bytes) {
+  if (span->record_count == 0) {
+    *span = OffsetRow{index, index, 0, info.max_timestamp_ms, info.max_timestamp_ms, 0};
+  }
+  span->last_index = index;
+  span->record_count += info.record_count;
+  span->max_timestamp_ms = std::max(span->max_timestamp_ms, info.max_timestamp_ms);
+  span->min_batch_timestamp_ms = std::min(span->min_batch_timestamp_ms, info.max_timestamp_ms);
+  span->size_bytes += bytes;
+}
+
+OffsetLocation LocationOf(const StoredEntry& e) {
+  return OffsetLocation{e.entry.index, Offset(static_cast<int64_t>(e.base_offset)),
+                        e.info.record_count, e.info.max_timestamp_ms};
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- loading and state
@@ -92,14 +109,26 @@ Status PartitionLog::Load() {
     return CorruptionError("group " + Str(g) + ": last index below compacted prefix");
   }
 
-  // Offsets: the end from the last offset row, the size from all of them.
-  st.log_end_offset = st.meta.log_start_offset;
+  // Offsets: the end and size from the rows, then the open span from the entries after them.
   uint64_t size = 0, end = st.meta.log_start_offset;
+  raft::Index after_rows = st.meta.compacted_index;
   SKIFF_RETURN_IF_ERROR(ScanOffsets(0, kMaxKey, [&](uint64_t base, const OffsetRow& row) {
     size += row.size_bytes;
     end = base + row.record_count;
+    after_rows = std::max(after_rows, row.last_index);
     return true;
   }));
+  SKIFF_RETURN_IF_ERROR(
+      SummarizeEntries(after_rows + 1, st.last_index + 1, &st.open, &st.open_base));
+  if (st.open.record_count > 0) {
+    if (st.open_base != end) {
+      return CorruptionError("group " + Str(g) + ": entry " + Str(st.open.first_index) +
+                             " starts at offset " + Str(st.open_base) +
+                             " but the offset index ends at " + Str(end));
+    }
+    size += st.open.size_bytes;
+    end += st.open.record_count;
+  }
   st.size_bytes = size;
   st.log_end_offset = end;
   std::lock_guard lock(mu_);
@@ -138,6 +167,70 @@ Status PartitionLog::ScanOffsets(uint64_t from, uint64_t to,
     if (!fn(key->second, row)) break;
   }
   return FromRocks(it->status(), "scan offset index");
+}
+
+Status PartitionLog::ScanEntryHeaders(
+    raft::Index lo, raft::Index hi,
+    const std::function<bool(const StoredEntry&, uint64_t)>& fn) const {
+  if (lo >= hi) return Status::Ok();
+  const uint64_t g = group_.value();
+  const std::string lower = IndexedKey(g, lo), upper = IndexedKey(g, hi);
+  rocksdb::Slice lo_slice(lower), hi_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = &lo_slice;
+  ro.iterate_upper_bound = &hi_slice;
+  std::unique_ptr<rocksdb::Iterator> it(store_->db_->NewIterator(ro, store_->log_cf_));
+  raft::Index expected = lo;
+  for (it->SeekToFirst(); it->Valid(); it->Next(), ++expected) {
+    auto key = DecodeIndexedKey(std::string_view(it->key().data(), it->key().size()));
+    if (!key || key->first != g) return CorruptionError("log key malformed");
+    if (key->second != expected) {
+      return OutOfRangeError("entry " + Str(expected) + " no longer stored");
+    }
+    SKIFF_ASSIGN_OR_RETURN(std::string_view body,
+                           Unseal(std::string_view(it->value().data(), it->value().size()),
+                                  "log entry " + Str(expected)));
+    uint64_t data_bytes = 0;
+    SKIFF_ASSIGN_OR_RETURN(StoredEntry stored, DecodeEntryHeaderOnly(body, expected, &data_bytes));
+    if (!fn(stored, data_bytes)) return FromRocks(it->status(), "read entry headers");
+  }
+  SKIFF_RETURN_IF_ERROR(FromRocks(it->status(), "read entry headers"));
+  if (expected != hi) return OutOfRangeError("entry " + Str(expected) + " no longer stored");
+  return Status::Ok();
+}
+
+Status PartitionLog::SummarizeEntries(raft::Index lo, raft::Index hi, OffsetRow* span,
+                                      uint64_t* base) const {
+  *span = OffsetRow{};
+  *base = 0;
+  return ScanEntryHeaders(lo, hi, [&](const StoredEntry& e, uint64_t data_bytes) {
+    if (e.info.record_count == 0) return true;
+    if (span->record_count == 0) *base = e.base_offset;
+    AddBatch(span, e.entry.index, e.info, data_bytes);
+    return true;
+  });
+}
+
+Result<std::optional<OffsetLocation>> PartitionLog::FindInSpan(
+    const OffsetRow& span, uint64_t base,
+    const std::function<bool(const StoredEntry&)>& match) const {
+  std::optional<OffsetLocation> found;
+  if (span.first_index == span.last_index) {
+    // A span of one batch (every batch of 16 KiB or more) is answered by its row alone.
+    StoredEntry only;
+    only.entry.index = span.first_index;
+    only.base_offset = base;
+    only.info = EntryRecordInfo{span.record_count, span.max_timestamp_ms};
+    if (match(only)) found = LocationOf(only);
+    return found;
+  }
+  SKIFF_RETURN_IF_ERROR(
+      ScanEntryHeaders(span.first_index, span.last_index + 1, [&](const StoredEntry& e, uint64_t) {
+        if (e.info.record_count == 0 || !match(e)) return true;
+        found = LocationOf(e);
+        return false;
+      }));
+  return found;
 }
 
 // ---------------------------------------------------------------- raft::LogStorage
@@ -270,6 +363,8 @@ Status PartitionLog::PrepareWrite(const GroupWrite& gw, rocksdb::WriteBatch* bat
     next->last_term = snap.meta.term;
     next->log_end_offset = gw.snapshot->next_offset;
     next->size_bytes = 0;
+    next->open = OffsetRow{};
+    next->open_base = 0;
     next->conf_state = snap.meta.conf;
     next->snapshot = StoredSnapshotMeta{snap.meta, gw.snapshot->next_offset};
     batch->Put(state_cf, StateKey(g, StateTag::kLogMeta), Seal(EncodeLogMeta(next->meta)));
@@ -312,27 +407,9 @@ Status PartitionLog::PrepareAppend(const std::vector<raft::Entry>& entries,
   if (skip == entries.size()) return Status::Ok();
   const uint64_t g = group_.value();
   const raft::Index from = entries[skip].index;
-  if (from <= next->last_index) {
-    // A conflicting suffix: drop it and the offsets its batches took.
-    batch->DeleteRange(store_->log_cf_, IndexedKey(g, from), IndexedKey(g, next->last_index + 1));
-    uint64_t new_end = next->log_end_offset;
-    uint64_t freed = 0;
-    SKIFF_RETURN_IF_ERROR(ScanOffsets(
-        0, kMaxKey,
-        [&](uint64_t base, const OffsetRow& row) {
-          if (row.index < from) return false;
-          new_end = base;
-          freed += row.size_bytes;
-          return true;
-        },
-        /*reverse=*/true));
-    if (new_end < next->log_end_offset) {
-      batch->DeleteRange(store_->offset_cf_, IndexedKey(g, new_end), IndexedKey(g, kMaxKey));
-    }
-    next->log_end_offset = new_end;
-    next->size_bytes -= std::min(freed, next->size_bytes);
-  }
+  if (from <= next->last_index) SKIFF_RETURN_IF_ERROR(PrepareTruncate(from, batch, next));
   const EntryClassifier& classify = store_->options_.classifier;
+  const uint64_t interval = store_->options_.offset_index_interval_bytes;
   for (size_t i = skip; i < entries.size(); ++i) {
     const raft::Entry& e = entries[i];
     const EntryRecordInfo info = classify(e);
@@ -344,15 +421,64 @@ Status PartitionLog::PrepareAppend(const std::vector<raft::Entry>& entries,
     batch->Put(store_->log_cf_, rocksdb::SliceParts(&key_part, 1),
                rocksdb::SliceParts(value_parts, 2));
     if (info.record_count > 0) {
-      OffsetRow row{e.index, info.record_count, info.max_timestamp_ms,
-                    static_cast<uint32_t>(e.data.size())};
-      batch->Put(store_->offset_cf_, IndexedKey(g, next->log_end_offset),
-                 Seal(EncodeOffsetRow(row)));
+      if (next->open.record_count == 0) next->open_base = next->log_end_offset;
+      AddBatch(&next->open, e.index, info, e.data.size());
       next->log_end_offset += info.record_count;
       next->size_bytes += e.data.size();
+      if (next->open.size_bytes >= interval) {
+        batch->Put(store_->offset_cf_, IndexedKey(g, next->open_base),
+                   Seal(EncodeOffsetRow(next->open)));
+        next->open = OffsetRow{};
+      }
     }
     next->last_index = e.index;
     next->last_term = e.term;
+  }
+  return Status::Ok();
+}
+
+Status PartitionLog::PrepareTruncate(raft::Index from, rocksdb::WriteBatch* batch,
+                                     State* next) const {
+  const uint64_t g = group_.value();
+  batch->DeleteRange(store_->log_cf_, IndexedKey(g, from), IndexedKey(g, next->last_index + 1));
+  // The rows all precede the open span. If the open span starts before `from`, only its tail
+  // goes and the rows stay.
+  const OffsetRow old_open = next->open;
+  if (old_open.record_count > 0) {
+    next->size_bytes -= std::min(old_open.size_bytes, next->size_bytes);
+    next->log_end_offset = next->open_base;
+    next->open = OffsetRow{};
+    if (old_open.first_index < from) {
+      uint64_t base = 0;
+      SKIFF_RETURN_IF_ERROR(SummarizeEntries(old_open.first_index, from, &next->open, &base));
+      next->size_bytes += next->open.size_bytes;
+      next->log_end_offset += next->open.record_count;
+      return Status::Ok();
+    }
+  }
+  // Rows reaching `from` go; the batches of the first of them that precede `from` become the
+  // open span again.
+  uint64_t cut_base = kMaxKey;
+  std::optional<OffsetRow> straddling;
+  SKIFF_RETURN_IF_ERROR(ScanOffsets(
+      0, kMaxKey,
+      [&](uint64_t base, const OffsetRow& row) {
+        if (row.last_index < from) return false;
+        cut_base = base;
+        next->size_bytes -= std::min(row.size_bytes, next->size_bytes);
+        if (row.first_index < from) straddling = row;
+        return true;
+      },
+      /*reverse=*/true));
+  if (cut_base == kMaxKey) return Status::Ok();
+  batch->DeleteRange(store_->offset_cf_, IndexedKey(g, cut_base), IndexedKey(g, kMaxKey));
+  next->log_end_offset = cut_base;
+  if (straddling) {
+    uint64_t base = 0;
+    SKIFF_RETURN_IF_ERROR(SummarizeEntries(straddling->first_index, from, &next->open, &base));
+    next->open_base = cut_base;
+    next->size_bytes += next->open.size_bytes;
+    next->log_end_offset += next->open.record_count;
   }
   return Status::Ok();
 }
@@ -445,20 +571,54 @@ Status PartitionLog::Compact(raft::Index index) {
                                    " needs a snapshot covering it (latest at " +
                                    Str(next.snapshot.meta.index) + ")");
   }
-  SKIFF_ASSIGN_OR_RETURN(raft::Term term, TermAt(index));
-  uint64_t new_start = next.meta.log_start_offset;
-  uint64_t freed = 0;
-  SKIFF_RETURN_IF_ERROR(ScanOffsets(0, kMaxKey, [&](uint64_t base, const OffsetRow& row) {
-    if (row.index > index) return false;
-    new_start = base + row.record_count;
-    freed += row.size_bytes;
-    return true;
-  }));
   const uint64_t g = group_.value();
+  // The entry at index says where the offsets after it start.
+  SKIFF_ASSIGN_OR_RETURN(auto entry_row,
+                         GetRow(store_->db_.get(), store_->log_cf_, IndexedKey(g, index)));
+  if (!entry_row) return CorruptionError("entry " + Str(index) + " missing");
+  SKIFF_ASSIGN_OR_RETURN(std::string_view body, Unseal(*entry_row, "log entry " + Str(index)));
+  uint64_t data_bytes = 0;
+  SKIFF_ASSIGN_OR_RETURN(StoredEntry last_cut, DecodeEntryHeaderOnly(body, index, &data_bytes));
+  const uint64_t new_start = last_cut.base_offset + last_cut.info.record_count;
+
   rocksdb::WriteBatch batch;
-  batch.DeleteRange(store_->log_cf_, IndexedKey(g, 0), IndexedKey(g, index + 1));
+  uint64_t freed = 0;
+  // Rows wholly compacted go; a row reaching past index is cut down to its batches after it.
+  std::optional<OffsetRow> straddling;
+  SKIFF_RETURN_IF_ERROR(ScanOffsets(0, kMaxKey, [&](uint64_t, const OffsetRow& row) {
+    if (row.first_index > index) return false;
+    if (row.last_index > index) straddling = row;
+    freed += row.size_bytes;
+    return row.last_index <= index;
+  }));
   batch.DeleteRange(store_->offset_cf_, IndexedKey(g, 0), IndexedKey(g, new_start));
-  next.meta = LogMeta{index, term, new_start};
+  if (straddling) {
+    OffsetRow rest;
+    uint64_t base = 0;
+    SKIFF_RETURN_IF_ERROR(SummarizeEntries(index + 1, straddling->last_index + 1, &rest, &base));
+    if (rest.record_count == 0 || base != new_start) {
+      return CorruptionError("group " + Str(g) + ": offset row of entries " +
+                             Str(straddling->first_index) + ".." + Str(straddling->last_index) +
+                             " does not match the entries after " + Str(index));
+    }
+    batch.Put(store_->offset_cf_, IndexedKey(g, new_start), Seal(EncodeOffsetRow(rest)));
+    freed -= std::min(rest.size_bytes, freed);
+  } else if (next.open.record_count > 0 && next.open.first_index <= index) {
+    // The open span reaches into the compacted prefix (no row does).
+    freed += next.open.size_bytes;
+    const OffsetRow old_open = next.open;
+    uint64_t base = 0;
+    if (old_open.last_index > index) {
+      SKIFF_RETURN_IF_ERROR(
+          SummarizeEntries(index + 1, old_open.last_index + 1, &next.open, &base));
+      next.open_base = base;
+      freed -= std::min(next.open.size_bytes, freed);
+    } else {
+      next.open = OffsetRow{};
+    }
+  }
+  batch.DeleteRange(store_->log_cf_, IndexedKey(g, 0), IndexedKey(g, index + 1));
+  next.meta = LogMeta{index, last_cut.entry.term, new_start};
   batch.Put(store_->state_cf_, StateKey(g, StateTag::kLogMeta), Seal(EncodeLogMeta(next.meta)));
   next.size_bytes -= std::min(freed, next.size_bytes);
   return CommitBatch(&batch, std::move(next));
@@ -482,11 +642,14 @@ uint64_t PartitionLog::SizeBytes() const {
 }
 
 Result<OffsetLocation> PartitionLog::FindOffset(Offset offset) const {
-  uint64_t start = 0, end = 0;
+  uint64_t start = 0, end = 0, open_base = 0;
+  OffsetRow open;
   {
     std::lock_guard lock(mu_);
     start = state_.meta.log_start_offset;
     end = state_.log_end_offset;
+    open = state_.open;
+    open_base = state_.open_base;
   }
   if (offset.value() < 0 || static_cast<uint64_t>(offset.value()) < start ||
       static_cast<uint64_t>(offset.value()) >= end) {
@@ -494,30 +657,57 @@ Result<OffsetLocation> PartitionLog::FindOffset(Offset offset) const {
                            "," + Str(end) + ")");
   }
   const uint64_t o = static_cast<uint64_t>(offset.value());
-  std::optional<OffsetLocation> found;
-  // The batch holding o is the last row whose base is <= o.
-  SKIFF_RETURN_IF_ERROR(ScanOffsets(
-      0, o + 1,
-      [&](uint64_t base, const OffsetRow& row) {
-        if (base + row.record_count > o) {
-          found = OffsetLocation{row.index, Offset(static_cast<int64_t>(base)), row.record_count,
-                                 row.max_timestamp_ms};
-        }
-        return false;
-      },
-      /*reverse=*/true));
-  if (!found) return OutOfRangeError("offset " + Str(o) + " no longer stored");
-  return *found;
+  std::optional<OffsetRow> span;
+  uint64_t span_base = 0;
+  if (open.record_count > 0 && open_base <= o && o < open_base + open.record_count) {
+    span = open;
+    span_base = open_base;
+  } else {
+    // The span holding o is the last row whose base is <= o.
+    SKIFF_RETURN_IF_ERROR(ScanOffsets(
+        0, o + 1,
+        [&](uint64_t base, const OffsetRow& row) {
+          if (base + row.record_count > o) span = row, span_base = base;
+          return false;
+        },
+        /*reverse=*/true));
+  }
+  if (span) {
+    SKIFF_ASSIGN_OR_RETURN(auto found, FindInSpan(*span, span_base, [o](const StoredEntry& e) {
+                             return e.base_offset <= o && o < e.base_offset + e.info.record_count;
+                           }));
+    if (found) return *found;
+  }
+  return OutOfRangeError("offset " + Str(o) + " no longer stored");
 }
 
 Result<OffsetLocation> PartitionLog::FindTimestamp(int64_t timestamp_ms) const {
+  OffsetRow open;  // copied before the rows are read: a span sealed meanwhile is then a row
+  uint64_t open_base = 0;
+  {
+    std::lock_guard lock(mu_);
+    open = state_.open;
+    open_base = state_.open_base;
+  }
+  auto match = [timestamp_ms](const StoredEntry& e) {
+    return e.info.max_timestamp_ms >= timestamp_ms;
+  };
   std::optional<OffsetLocation> found;
+  Status in_span;
   SKIFF_RETURN_IF_ERROR(ScanOffsets(0, kMaxKey, [&](uint64_t base, const OffsetRow& row) {
     if (row.max_timestamp_ms < timestamp_ms) return true;
-    found = OffsetLocation{row.index, Offset(static_cast<int64_t>(base)), row.record_count,
-                           row.max_timestamp_ms};
-    return false;
+    auto f = FindInSpan(row, base, match);
+    if (!f.ok()) {
+      in_span = f.status();
+      return false;
+    }
+    found = *f;
+    return !found;
   }));
+  SKIFF_RETURN_IF_ERROR(in_span);
+  if (!found && open.record_count > 0 && open.max_timestamp_ms >= timestamp_ms) {
+    SKIFF_ASSIGN_OR_RETURN(found, FindInSpan(open, open_base, match));
+  }
   if (!found) return NotFoundError("no batch with timestamp >= " + std::to_string(timestamp_ms));
   return *found;
 }
@@ -529,19 +719,59 @@ Result<RetentionCut> PartitionLog::ComputeRetention(const RetentionPolicy& polic
   RetentionCut cut;
   cut.new_log_start_offset = Offset(static_cast<int64_t>(st.meta.log_start_offset));
   uint64_t remaining = st.size_bytes;
-  SKIFF_RETURN_IF_ERROR(ScanOffsets(0, kMaxKey, [&](uint64_t base, const OffsetRow& row) {
-    if (row.index > limit) return false;
+  // Batch by batch, in order: a batch goes while the log holds more than retention_bytes, or
+  // while its max timestamp is older than retention_ms (a batch without one never expires by
+  // time); never past the commit index. A span goes whole when all its batches would.
+  auto cut_batch = [&](const StoredEntry& e, uint64_t bytes) {
+    if (e.entry.index > limit) return false;
+    if (e.info.record_count == 0) return true;
     const bool by_size = policy.retention_bytes && remaining > *policy.retention_bytes;
-    // A batch without a timestamp (< 0) never expires by time.
-    const bool by_time = policy.retention_ms && row.max_timestamp_ms >= 0 &&
-                         row.max_timestamp_ms < now_ms - *policy.retention_ms;
+    const bool by_time = policy.retention_ms && e.info.max_timestamp_ms >= 0 &&
+                         e.info.max_timestamp_ms < now_ms - *policy.retention_ms;
     if (!by_size && !by_time) return false;
-    cut.cut_through = row.index;
-    cut.new_log_start_offset = Offset(static_cast<int64_t>(base + row.record_count));
-    cut.bytes += row.size_bytes;
-    remaining -= std::min<uint64_t>(row.size_bytes, remaining);
+    cut.cut_through = e.entry.index;
+    cut.new_log_start_offset = Offset(static_cast<int64_t>(e.base_offset + e.info.record_count));
+    cut.bytes += bytes;
+    remaining -= std::min<uint64_t>(bytes, remaining);
     return true;
+  };
+  bool stopped = false;
+  auto cut_span = [&](uint64_t base, const OffsetRow& span) -> Status {
+    if (span.first_index > limit) {
+      stopped = true;
+      return Status::Ok();
+    }
+    const bool all_by_size = policy.retention_bytes && span.last_index <= limit &&
+                             remaining >= span.size_bytes + *policy.retention_bytes &&
+                             span.size_bytes > 0;
+    const bool all_by_time = policy.retention_ms && span.last_index <= limit &&
+                             span.min_batch_timestamp_ms >= 0 &&
+                             span.max_timestamp_ms < now_ms - *policy.retention_ms;
+    if (all_by_size || all_by_time) {
+      cut.cut_through = span.last_index;
+      cut.new_log_start_offset = Offset(static_cast<int64_t>(base + span.record_count));
+      cut.bytes += span.size_bytes;
+      remaining -= std::min<uint64_t>(span.size_bytes, remaining);
+      return Status::Ok();
+    }
+    bool whole = true;
+    SKIFF_RETURN_IF_ERROR(ScanEntryHeaders(span.first_index, span.last_index + 1,
+                                           [&](const StoredEntry& e, uint64_t bytes) {
+                                             whole = cut_batch(e, bytes);
+                                             return whole;
+                                           }));
+    stopped = !whole;
+    return Status::Ok();
+  };
+  Status scan_error;
+  SKIFF_RETURN_IF_ERROR(ScanOffsets(0, kMaxKey, [&](uint64_t base, const OffsetRow& row) {
+    // A row written after the copy of the state is its open span: taken below.
+    if (st.open.record_count > 0 && row.first_index >= st.open.first_index) return false;
+    scan_error = cut_span(base, row);
+    return scan_error.ok() && !stopped;
   }));
+  SKIFF_RETURN_IF_ERROR(scan_error);
+  if (!stopped && st.open.record_count > 0) SKIFF_RETURN_IF_ERROR(cut_span(st.open_base, st.open));
   return cut;
 }
 

@@ -5,6 +5,11 @@
 //     partition offset to the raft index of its batch, and a timestamp to the first batch whose
 //     max timestamp is >= it (Kafka ListOffsets).
 //
+// The offset index is sparse: one row per span of consecutive batches of about
+// offset_index_interval_bytes, written when the span is full. The batches after the last row
+// (the open span) are summarized in memory and rebuilt from the log's entry headers on load.
+// A lookup finds the span, then reads the headers of at most that span's entries.
+//
 // Index space follows raft::LogStorage: entries (FirstIndex()-1, LastIndex()] are stored, and
 // TermAt(FirstIndex()-1) answers the term of the compacted prefix (or of the snapshot).
 // Offset space: records [LogStartOffset(), LogEndOffset()) are stored.
@@ -26,6 +31,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -118,6 +124,10 @@ class PartitionLog : public raft::LogStorage {
     raft::ConfState conf_state;
     raft::Index applied = 0;
     StoredSnapshotMeta snapshot;
+    // The batches after the last offset row (record_count == 0: none), and the offset of its
+    // first record.
+    OffsetRow open;
+    uint64_t open_base = 0;
   };
 
   PartitionLog(LogStore* store, RaftGroupId group) : store_(store), group_(group) {}
@@ -132,10 +142,25 @@ class PartitionLog : public raft::LogStorage {
   void Install(State next);
   Status WriteAlone(const GroupWrite& gw);
   Status CommitBatch(rocksdb::WriteBatch* batch, State next);
+  // Removes the stored suffix from index `from` and the offsets its batches took.
+  Status PrepareTruncate(raft::Index from, rocksdb::WriteBatch* batch, State* next) const;
   // Offset rows in [from, to) in order; fn returns false to stop.
   Status ScanOffsets(uint64_t from, uint64_t to,
                      const std::function<bool(uint64_t base, const OffsetRow&)>& fn,
                      bool reverse = false) const;
+  // The stored entries in [lo, hi) in order, without their payloads: fn(entry with empty data,
+  // its base offset and record info, payload bytes) returns false to stop. kOutOfRange if one
+  // is missing (compacted or truncated meanwhile).
+  Status ScanEntryHeaders(
+      raft::Index lo, raft::Index hi,
+      const std::function<bool(const StoredEntry&, uint64_t data_bytes)>& fn) const;
+  // The span of the record batches stored in [lo, hi) (record_count 0: none) and the offset
+  // of its first record.
+  Status SummarizeEntries(raft::Index lo, raft::Index hi, OffsetRow* span, uint64_t* base) const;
+  // The first batch of a span (whose first record has offset `base`) that matches.
+  Result<std::optional<OffsetLocation>> FindInSpan(
+      const OffsetRow& span, uint64_t base,
+      const std::function<bool(const StoredEntry&)>& match) const;
 
   LogStore* store_;
   const RaftGroupId group_;

@@ -36,6 +36,9 @@ class CorruptionTest : public ::testing::Test {
   void Open() {
     LogStoreOptions options;
     options.classifier = testing::TestClassifier;
+    // A row per batch: every entry is behind a row, so loading the group reads only the last
+    // entry (see DamagedEntryOfTheOpenSpanFailsGroupOpen for the default).
+    options.offset_index_interval_bytes = offset_index_interval_bytes_;
     auto s = LogStore::Open(dir_.path(), options);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
@@ -66,6 +69,7 @@ class CorruptionTest : public ::testing::Test {
 
   testing::TempDir dir_;
   std::unique_ptr<LogStore> store_;
+  uint64_t offset_index_interval_bytes_ = 0;
 };
 
 TEST_F(CorruptionTest, DamagedEntryPayloadIsNotServed) {
@@ -92,6 +96,27 @@ TEST_F(CorruptionTest, DamagedLastEntryFailsGroupOpen) {
   FlipByte("log", IndexedKey(1, 5), 0);
   Open();
   EXPECT_EQ(store_->Group(RaftGroupId(1)).status().code(), StatusCode::kCorruption);
+}
+
+TEST_F(CorruptionTest, DamagedEntryOfTheOpenSpanFailsGroupOpen) {
+  // With the default interval, group 2's five entries (3 KB) form one open span, rebuilt from
+  // their headers on load: a damaged one fails the group's open (fail-stop), naming the entry.
+  offset_index_interval_bytes_ = LogStoreOptions{}.offset_index_interval_bytes;
+  Open();
+  GroupWrite gw;
+  gw.group = RaftGroupId(2);
+  for (raft::Index i = 1; i <= 5; ++i) {
+    gw.entries.push_back(MakeEntry(i, 1, BatchPayload(2, 10 * i, std::string(600, 'q'))));
+  }
+  ASSERT_TRUE(store_->Write({&gw, 1}).ok());
+  store_.reset();
+  FlipByte("log", IndexedKey(2, 3), 100);
+  Open();
+  auto group = store_->Group(RaftGroupId(2));
+  EXPECT_EQ(group.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(group.status().message().find("log entry 3"), std::string::npos)
+      << group.status().ToString();
+  EXPECT_TRUE(store_->Group(RaftGroupId(1)).ok());  // other groups unaffected
 }
 
 TEST_F(CorruptionTest, DamagedOffsetIndexRow) {

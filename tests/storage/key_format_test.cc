@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/coding.h"
+
 namespace skiff::storage {
 namespace {
 
@@ -67,15 +69,26 @@ TEST(KeyFormatTest, StateRowsRoundTrip) {
   EXPECT_EQ(*DecodeLogMeta(EncodeLogMeta(meta)), meta);
   StoredSnapshotMeta snap{raft::SnapshotMeta{10, 3, cs}, 400};
   EXPECT_EQ(*DecodeSnapshotMeta(EncodeSnapshotMeta(snap)), snap);
-  OffsetRow row{12, 5, 1700000000000, 1024};
+  OffsetRow row{12, 15, 5, 1700000000000, 1600000000000, 1024};
   auto decoded = DecodeOffsetRow(EncodeOffsetRow(row));
   ASSERT_TRUE(decoded.ok());
-  EXPECT_EQ(decoded->index, 12u);
-  EXPECT_EQ(decoded->max_timestamp_ms, 1700000000000);
+  EXPECT_EQ(*decoded, row);
+  {
+    // The first format's one-batch row (raft_index, count, timestamp, size) is a span of one.
+    std::string old_row;
+    PutFixed64(old_row, 12);
+    PutFixed32(old_row, 5);
+    PutFixed64(old_row, 1700000000000);
+    PutFixed32(old_row, 1024);
+    auto one = DecodeOffsetRow(old_row);
+    ASSERT_TRUE(one.ok());
+    EXPECT_EQ(*one, (OffsetRow{12, 12, 5, 1700000000000, 1700000000000, 1024}));
+  }
   EXPECT_EQ(*DecodeU64(EncodeU64(77)), 77u);
   EXPECT_FALSE(DecodeHardState("x").ok());
   EXPECT_FALSE(DecodeConfState(EncodeConfState(cs) + "x").ok());
-  EXPECT_FALSE(DecodeOffsetRow(EncodeOffsetRow(OffsetRow{1, 0, 0, 0})).ok());  // 0 records
+  EXPECT_FALSE(DecodeOffsetRow(EncodeOffsetRow(OffsetRow{1, 1, 0, 0, 0, 0})).ok());  // 0 records
+  EXPECT_FALSE(DecodeOffsetRow(EncodeOffsetRow(OffsetRow{5, 4, 1, 0, 0, 0})).ok());  // last < first
 }
 
 }  // namespace
