@@ -169,9 +169,9 @@ Status PartitionLog::ScanOffsets(uint64_t from, uint64_t to,
   return FromRocks(it->status(), "scan offset index");
 }
 
-Status PartitionLog::ScanEntryHeaders(
+Status PartitionLog::ForEachEntryBody(
     raft::Index lo, raft::Index hi,
-    const std::function<bool(const StoredEntry&, uint64_t)>& fn) const {
+    const std::function<Status(raft::Index, std::string_view, bool*)>& fn) const {
   if (lo >= hi) return Status::Ok();
   const uint64_t g = group_.value();
   const std::string lower = IndexedKey(g, lo), upper = IndexedKey(g, hi);
@@ -185,18 +185,30 @@ Status PartitionLog::ScanEntryHeaders(
     auto key = DecodeIndexedKey(std::string_view(it->key().data(), it->key().size()));
     if (!key || key->first != g) return CorruptionError("log key malformed");
     if (key->second != expected) {
+      // Only a concurrent compaction (at the front) or truncation can make a hole.
       return OutOfRangeError("entry " + Str(expected) + " no longer stored");
     }
     SKIFF_ASSIGN_OR_RETURN(std::string_view body,
                            Unseal(std::string_view(it->value().data(), it->value().size()),
                                   "log entry " + Str(expected)));
-    uint64_t data_bytes = 0;
-    SKIFF_ASSIGN_OR_RETURN(StoredEntry stored, DecodeEntryHeaderOnly(body, expected, &data_bytes));
-    if (!fn(stored, data_bytes)) return FromRocks(it->status(), "read entry headers");
+    bool stop = false;
+    SKIFF_RETURN_IF_ERROR(fn(expected, body, &stop));
+    if (stop) return FromRocks(it->status(), "read entries");
   }
-  SKIFF_RETURN_IF_ERROR(FromRocks(it->status(), "read entry headers"));
+  SKIFF_RETURN_IF_ERROR(FromRocks(it->status(), "read entries"));
   if (expected != hi) return OutOfRangeError("entry " + Str(expected) + " no longer stored");
   return Status::Ok();
+}
+
+Status PartitionLog::ScanEntryHeaders(
+    raft::Index lo, raft::Index hi,
+    const std::function<bool(const StoredEntry&, uint64_t)>& fn) const {
+  return ForEachEntryBody(lo, hi, [&](raft::Index i, std::string_view body, bool* stop) {
+    uint64_t data_bytes = 0;
+    SKIFF_ASSIGN_OR_RETURN(StoredEntry stored, DecodeEntryHeaderOnly(body, i, &data_bytes));
+    *stop = !fn(stored, data_bytes);
+    return Status::Ok();
+  });
 }
 
 Status PartitionLog::SummarizeEntries(raft::Index lo, raft::Index hi, OffsetRow* span,
@@ -293,34 +305,19 @@ Result<std::vector<raft::Entry>> PartitionLog::Entries(raft::Index lo, raft::Ind
     }
   }
   std::vector<raft::Entry> out;
-  if (lo == hi) return out;
-  const uint64_t g = group_.value();
-  const std::string upper = IndexedKey(g, hi);
-  rocksdb::Slice hi_slice(upper);
-  rocksdb::ReadOptions ro;
-  ro.iterate_upper_bound = &hi_slice;
-  std::unique_ptr<rocksdb::Iterator> it(store_->db_->NewIterator(ro, store_->log_cf_));
-  raft::Index expected = lo;
   uint64_t bytes = 0;
-  for (it->Seek(IndexedKey(g, lo)); it->Valid(); it->Next()) {
-    auto key = DecodeIndexedKey(std::string_view(it->key().data(), it->key().size()));
-    if (!key || key->first != g) return CorruptionError("log key malformed");
-    if (key->second != expected) {
-      // Only a concurrent compaction (at the front) or truncation can make a hole.
-      return OutOfRangeError("entry " + Str(expected) + " no longer stored");
-    }
-    SKIFF_ASSIGN_OR_RETURN(std::string_view body,
-                           Unseal(std::string_view(it->value().data(), it->value().size()),
-                                  "log entry " + Str(expected)));
-    SKIFF_ASSIGN_OR_RETURN(StoredEntry stored, DecodeEntryBody(body, expected));
-    const uint64_t size = stored.entry.SizeBytes();
-    if (!out.empty() && bytes + size > max_bytes) return out;
-    bytes += size;
-    out.push_back(std::move(stored.entry));
-    ++expected;
-  }
-  SKIFF_RETURN_IF_ERROR(FromRocks(it->status(), "read entries"));
-  if (expected != hi) return OutOfRangeError("entry " + Str(expected) + " no longer stored");
+  SKIFF_RETURN_IF_ERROR(
+      ForEachEntryBody(lo, hi, [&](raft::Index i, std::string_view body, bool* stop) {
+        SKIFF_ASSIGN_OR_RETURN(StoredEntry stored, DecodeEntryBody(body, i));
+        const uint64_t size = stored.entry.SizeBytes();
+        if (!out.empty() && bytes + size > max_bytes) {
+          *stop = true;
+          return Status::Ok();
+        }
+        bytes += size;
+        out.push_back(std::move(stored.entry));
+        return Status::Ok();
+      }));
   return out;
 }
 

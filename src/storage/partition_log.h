@@ -148,6 +148,12 @@ class PartitionLog : public raft::LogStorage {
   Status ScanOffsets(uint64_t from, uint64_t to,
                      const std::function<bool(uint64_t base, const OffsetRow&)>& fn,
                      bool reverse = false) const;
+  // The unsealed bodies of the stored entries in [lo, hi), in order; fn sets *stop to end
+  // early. kOutOfRange if one is missing (compacted or truncated meanwhile), kCorruption if
+  // one is damaged.
+  Status ForEachEntryBody(
+      raft::Index lo, raft::Index hi,
+      const std::function<Status(raft::Index, std::string_view, bool* stop)>& fn) const;
   // The stored entries in [lo, hi) in order, without their payloads: fn(entry with empty data,
   // its base offset and record info, payload bytes) returns false to stop. kOutOfRange if one
   // is missing (compacted or truncated meanwhile).
