@@ -83,7 +83,8 @@ Status PartitionLog::Load() {
   SKIFF_RETURN_IF_ERROR(load(StateTag::kApplied, DecodeU64, st.applied));
   SKIFF_RETURN_IF_ERROR(load(StateTag::kSnapshotMeta, DecodeSnapshotMeta, st.snapshot));
 
-  // The last stored entry gives last index and term.
+  // The last stored entry gives last index and term, and where the offsets end.
+  std::optional<uint64_t> last_entry_end;
   st.last_index = st.meta.compacted_index;
   st.last_term = st.meta.compacted_term;
   {
@@ -100,8 +101,12 @@ Status PartitionLog::Load() {
       SKIFF_ASSIGN_OR_RETURN(std::string_view body,
                              Unseal(std::string_view(it->value().data(), it->value().size()),
                                     "log entry " + Str(key->second)));
-      SKIFF_ASSIGN_OR_RETURN(st.last_term, DecodeEntryTerm(body));
+      uint64_t data_bytes = 0;
+      SKIFF_ASSIGN_OR_RETURN(StoredEntry last,
+                             DecodeEntryHeaderOnly(body, key->second, &data_bytes));
+      st.last_term = last.entry.term;
       st.last_index = key->second;
+      last_entry_end = last.base_offset + last.info.record_count;
     }
     SKIFF_RETURN_IF_ERROR(FromRocks(it->status(), "load last entry"));
   }
@@ -118,8 +123,12 @@ Status PartitionLog::Load() {
     after_rows = std::max(after_rows, row.last_index);
     return true;
   }));
-  SKIFF_RETURN_IF_ERROR(
-      SummarizeEntries(after_rows + 1, st.last_index + 1, &st.open, &st.open_base));
+  // Batches after the last row? (Not for a group whose entries take no offsets, like the
+  // metadata group: its log is not read.)
+  if (last_entry_end && *last_entry_end != end) {
+    SKIFF_RETURN_IF_ERROR(
+        SummarizeEntries(after_rows + 1, st.last_index + 1, &st.open, &st.open_base));
+  }
   if (st.open.record_count > 0) {
     if (st.open_base != end) {
       return CorruptionError("group " + Str(g) + ": entry " + Str(st.open.first_index) +
@@ -171,7 +180,8 @@ Status PartitionLog::ScanOffsets(uint64_t from, uint64_t to,
 
 Status PartitionLog::ForEachEntryBody(
     raft::Index lo, raft::Index hi,
-    const std::function<Status(raft::Index, std::string_view, bool*)>& fn) const {
+    const std::function<Status(raft::Index, const Result<std::string_view>&, bool*)>& fn,
+    bool from_first_stored) const {
   if (lo >= hi) return Status::Ok();
   const uint64_t g = group_.value();
   const std::string lower = IndexedKey(g, lo), upper = IndexedKey(g, hi);
@@ -184,18 +194,20 @@ Status PartitionLog::ForEachEntryBody(
   for (it->SeekToFirst(); it->Valid(); it->Next(), ++expected) {
     auto key = DecodeIndexedKey(std::string_view(it->key().data(), it->key().size()));
     if (!key || key->first != g) return CorruptionError("log key malformed");
+    if (from_first_stored && expected == lo) expected = key->second;
     if (key->second != expected) {
       // Only a concurrent compaction (at the front) or truncation can make a hole.
       return OutOfRangeError("entry " + Str(expected) + " no longer stored");
     }
-    SKIFF_ASSIGN_OR_RETURN(std::string_view body,
-                           Unseal(std::string_view(it->value().data(), it->value().size()),
-                                  "log entry " + Str(expected)));
     bool stop = false;
-    SKIFF_RETURN_IF_ERROR(fn(expected, body, &stop));
+    SKIFF_RETURN_IF_ERROR(fn(expected,
+                             Unseal(std::string_view(it->value().data(), it->value().size()),
+                                    "log entry " + Str(expected)),
+                             &stop));
     if (stop) return FromRocks(it->status(), "read entries");
   }
   SKIFF_RETURN_IF_ERROR(FromRocks(it->status(), "read entries"));
+  if (from_first_stored && expected == lo) return Status::Ok();  // all of it compacted
   if (expected != hi) return OutOfRangeError("entry " + Str(expected) + " no longer stored");
   return Status::Ok();
 }
@@ -203,12 +215,14 @@ Status PartitionLog::ForEachEntryBody(
 Status PartitionLog::ScanEntryHeaders(
     raft::Index lo, raft::Index hi,
     const std::function<bool(const StoredEntry&, uint64_t)>& fn) const {
-  return ForEachEntryBody(lo, hi, [&](raft::Index i, std::string_view body, bool* stop) {
-    uint64_t data_bytes = 0;
-    SKIFF_ASSIGN_OR_RETURN(StoredEntry stored, DecodeEntryHeaderOnly(body, i, &data_bytes));
-    *stop = !fn(stored, data_bytes);
-    return Status::Ok();
-  });
+  return ForEachEntryBody(
+      lo, hi, [&](raft::Index i, const Result<std::string_view>& body, bool* stop) -> Status {
+        if (!body.ok()) return body.status();
+        uint64_t data_bytes = 0;
+        SKIFF_ASSIGN_OR_RETURN(StoredEntry stored, DecodeEntryHeaderOnly(*body, i, &data_bytes));
+        *stop = !fn(stored, data_bytes);
+        return Status::Ok();
+      });
 }
 
 Status PartitionLog::SummarizeEntries(raft::Index lo, raft::Index hi, OffsetRow* span,
@@ -224,8 +238,8 @@ Status PartitionLog::SummarizeEntries(raft::Index lo, raft::Index hi, OffsetRow*
 }
 
 Result<std::optional<OffsetLocation>> PartitionLog::FindInSpan(
-    const OffsetRow& span, uint64_t base,
-    const std::function<bool(const StoredEntry&)>& match) const {
+    const OffsetRow& span, uint64_t base, const std::function<bool(const StoredEntry&)>& match,
+    bool skip_damaged) const {
   std::optional<OffsetLocation> found;
   if (span.first_index == span.last_index) {
     // A span of one batch (every batch of 16 KiB or more) is answered by its row alone.
@@ -236,12 +250,31 @@ Result<std::optional<OffsetLocation>> PartitionLog::FindInSpan(
     if (match(only)) found = LocationOf(only);
     return found;
   }
-  SKIFF_RETURN_IF_ERROR(
-      ScanEntryHeaders(span.first_index, span.last_index + 1, [&](const StoredEntry& e, uint64_t) {
-        if (e.info.record_count == 0 || !match(e)) return true;
-        found = LocationOf(e);
-        return false;
-      }));
+  // Readers race the writer: a compaction may have cut the span's front since it was read
+  // (the rest is still served). A damaged entry must not hide the batches after it when they
+  // are matched by offset (their own headers decide); by timestamp it could be the first
+  // match, so it fails the lookup.
+  Status damaged;
+  Status scanned = ForEachEntryBody(
+      span.first_index, span.last_index + 1,
+      [&](raft::Index i, const Result<std::string_view>& body, bool* stop) -> Status {
+        uint64_t data_bytes = 0;
+        auto stored = body.ok() ? DecodeEntryHeaderOnly(*body, i, &data_bytes)
+                                : Result<StoredEntry>(body.status());
+        if (!stored.ok()) {
+          if (!skip_damaged) return stored.status();
+          if (damaged.ok()) damaged = stored.status();
+          return Status::Ok();
+        }
+        if (stored->info.record_count == 0 || !match(*stored)) return Status::Ok();
+        found = LocationOf(*stored);
+        *stop = true;
+        return Status::Ok();
+      },
+      /*from_first_stored=*/true);
+  if (found) return found;
+  SKIFF_RETURN_IF_ERROR(damaged);
+  SKIFF_RETURN_IF_ERROR(scanned);
   return found;
 }
 
@@ -306,9 +339,10 @@ Result<std::vector<raft::Entry>> PartitionLog::Entries(raft::Index lo, raft::Ind
   }
   std::vector<raft::Entry> out;
   uint64_t bytes = 0;
-  SKIFF_RETURN_IF_ERROR(
-      ForEachEntryBody(lo, hi, [&](raft::Index i, std::string_view body, bool* stop) {
-        SKIFF_ASSIGN_OR_RETURN(StoredEntry stored, DecodeEntryBody(body, i));
+  SKIFF_RETURN_IF_ERROR(ForEachEntryBody(
+      lo, hi, [&](raft::Index i, const Result<std::string_view>& body, bool* stop) -> Status {
+        if (!body.ok()) return body.status();
+        SKIFF_ASSIGN_OR_RETURN(StoredEntry stored, DecodeEntryBody(*body, i));
         const uint64_t size = stored.entry.SizeBytes();
         if (!out.empty() && bytes + size > max_bytes) {
           *stop = true;
@@ -471,11 +505,19 @@ Status PartitionLog::PrepareTruncate(raft::Index from, rocksdb::WriteBatch* batc
   batch->DeleteRange(store_->offset_cf_, IndexedKey(g, cut_base), IndexedKey(g, kMaxKey));
   next->log_end_offset = cut_base;
   if (straddling) {
+    // Its batches before `from` keep a row (a shorter one), so that a reader holding the state
+    // from before this write still finds them through the index.
+    OffsetRow kept;
     uint64_t base = 0;
-    SKIFF_RETURN_IF_ERROR(SummarizeEntries(straddling->first_index, from, &next->open, &base));
-    next->open_base = cut_base;
-    next->size_bytes += next->open.size_bytes;
-    next->log_end_offset += next->open.record_count;
+    SKIFF_RETURN_IF_ERROR(SummarizeEntries(straddling->first_index, from, &kept, &base));
+    if (kept.record_count == 0 || base != cut_base) {
+      return CorruptionError("group " + Str(g) + ": offset row of entries " +
+                             Str(straddling->first_index) + ".." + Str(straddling->last_index) +
+                             " does not match the entries before " + Str(from));
+    }
+    batch->Put(store_->offset_cf_, IndexedKey(g, cut_base), Seal(EncodeOffsetRow(kept)));
+    next->size_bytes += kept.size_bytes;
+    next->log_end_offset += kept.record_count;
   }
   return Status::Ok();
 }
@@ -670,9 +712,11 @@ Result<OffsetLocation> PartitionLog::FindOffset(Offset offset) const {
         /*reverse=*/true));
   }
   if (span) {
-    SKIFF_ASSIGN_OR_RETURN(auto found, FindInSpan(*span, span_base, [o](const StoredEntry& e) {
-                             return e.base_offset <= o && o < e.base_offset + e.info.record_count;
-                           }));
+    auto in_batch = [o](const StoredEntry& e) {
+      return e.base_offset <= o && o < e.base_offset + e.info.record_count;
+    };
+    SKIFF_ASSIGN_OR_RETURN(auto found,
+                           FindInSpan(*span, span_base, in_batch, /*skip_damaged=*/true));
     if (found) return *found;
   }
   return OutOfRangeError("offset " + Str(o) + " no longer stored");
@@ -693,7 +737,7 @@ Result<OffsetLocation> PartitionLog::FindTimestamp(int64_t timestamp_ms) const {
   Status in_span;
   SKIFF_RETURN_IF_ERROR(ScanOffsets(0, kMaxKey, [&](uint64_t base, const OffsetRow& row) {
     if (row.max_timestamp_ms < timestamp_ms) return true;
-    auto f = FindInSpan(row, base, match);
+    auto f = FindInSpan(row, base, match, /*skip_damaged=*/false);
     if (!f.ok()) {
       in_span = f.status();
       return false;
@@ -703,7 +747,7 @@ Result<OffsetLocation> PartitionLog::FindTimestamp(int64_t timestamp_ms) const {
   }));
   SKIFF_RETURN_IF_ERROR(in_span);
   if (!found && open.record_count > 0 && open.max_timestamp_ms >= timestamp_ms) {
-    SKIFF_ASSIGN_OR_RETURN(found, FindInSpan(open, open_base, match));
+    SKIFF_ASSIGN_OR_RETURN(found, FindInSpan(open, open_base, match, /*skip_damaged=*/false));
   }
   if (!found) return NotFoundError("no batch with timestamp >= " + std::to_string(timestamp_ms));
   return *found;
@@ -739,8 +783,7 @@ Result<RetentionCut> PartitionLog::ComputeRetention(const RetentionPolicy& polic
       return Status::Ok();
     }
     const bool all_by_size = policy.retention_bytes && span.last_index <= limit &&
-                             remaining >= span.size_bytes + *policy.retention_bytes &&
-                             span.size_bytes > 0;
+                             remaining > span.size_bytes + *policy.retention_bytes;
     const bool all_by_time = policy.retention_ms && span.last_index <= limit &&
                              span.min_batch_timestamp_ms >= 0 &&
                              span.max_timestamp_ms < now_ms - *policy.retention_ms;

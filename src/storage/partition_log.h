@@ -102,7 +102,7 @@ class PartitionLog : public raft::LogStorage {
   // The batch holding `offset`; kOutOfRange outside [LogStartOffset(), LogEndOffset()).
   Result<OffsetLocation> FindOffset(Offset offset) const;
   // The first batch whose max timestamp is >= timestamp_ms; kNotFound if none. Scans the
-  // offset index (one small row per batch).
+  // offset index (one row per span), then the entries of the first span that qualifies.
   Result<OffsetLocation> FindTimestamp(int64_t timestamp_ms) const;
   // Payload bytes of the stored batches.
   uint64_t SizeBytes() const;
@@ -148,12 +148,13 @@ class PartitionLog : public raft::LogStorage {
   Status ScanOffsets(uint64_t from, uint64_t to,
                      const std::function<bool(uint64_t base, const OffsetRow&)>& fn,
                      bool reverse = false) const;
-  // The unsealed bodies of the stored entries in [lo, hi), in order; fn sets *stop to end
-  // early. kOutOfRange if one is missing (compacted or truncated meanwhile), kCorruption if
-  // one is damaged.
+  // The unsealed bodies of the stored entries in [lo, hi), in order (a damaged one as its
+  // kCorruption); fn sets *stop to end early. kOutOfRange if one is missing (compacted or
+  // truncated meanwhile), except, with from_first_stored, a compacted front.
   Status ForEachEntryBody(
       raft::Index lo, raft::Index hi,
-      const std::function<Status(raft::Index, std::string_view, bool* stop)>& fn) const;
+      const std::function<Status(raft::Index, const Result<std::string_view>&, bool* stop)>& fn,
+      bool from_first_stored = false) const;
   // The stored entries in [lo, hi) in order, without their payloads: fn(entry with empty data,
   // its base offset and record info, payload bytes) returns false to stop. kOutOfRange if one
   // is missing (compacted or truncated meanwhile).
@@ -163,10 +164,11 @@ class PartitionLog : public raft::LogStorage {
   // The span of the record batches stored in [lo, hi) (record_count 0: none) and the offset
   // of its first record.
   Status SummarizeEntries(raft::Index lo, raft::Index hi, OffsetRow* span, uint64_t* base) const;
-  // The first batch of a span (whose first record has offset `base`) that matches.
+  // The first batch of a span (whose first record has offset `base`) that matches; with
+  // skip_damaged, a damaged entry fails the lookup only if nothing after it matches.
   Result<std::optional<OffsetLocation>> FindInSpan(
-      const OffsetRow& span, uint64_t base,
-      const std::function<bool(const StoredEntry&)>& match) const;
+      const OffsetRow& span, uint64_t base, const std::function<bool(const StoredEntry&)>& match,
+      bool skip_damaged) const;
 
   LogStore* store_;
   const RaftGroupId group_;
