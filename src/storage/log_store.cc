@@ -228,47 +228,50 @@ Result<PartitionLog*> LogStore::Group(RaftGroupId group) {
   return raw;
 }
 
+Status LogStore::ResumeLocked() {
+  // Resume() flushes the memtables; on a disk that is still full it can block (seen in
+  // RocksDB 7.8). Only try once there is room for that flush.
+  if (last_write_error_.code() == StatusCode::kResourceExhausted) {
+    const uint64_t need = ResumeMinFreeBytes();
+    const uint64_t free_bytes = FreeBytes(dir_);
+    if (free_bytes < need) {
+      return ResourceExhaustedError(last_write_error_.message() + "; " +
+                                    std::to_string(free_bytes) + " bytes free, " +
+                                    std::to_string(need) + " needed to resume writes");
+    }
+  }
+  rocksdb::Status r = db_->Resume();
+  if (!r.ok()) {
+    Status st = FromRocks(r, "write refused, resume after earlier error failed");
+    // Still the same condition (e.g. the disk is still full): report it as such.
+    if (st.code() != StatusCode::kResourceExhausted &&
+        last_write_error_.code() == StatusCode::kResourceExhausted) {
+      return ResourceExhaustedError(last_write_error_.message() + "; " + st.message());
+    }
+    if (last_write_error_.code() == StatusCode::kIoError) {
+      // A failed WAL write or sync is unrecoverable in RocksDB 7.8: its WAL writer stays
+      // failed. Reopening in-process would also trust pages that a failed fsync may have
+      // left behind (Linux can drop them), so, like Kafka's offline log dir and etcd, the
+      // store stays read-only until the process restarts on a healthy disk.
+      fatal_write_error_ =
+          IoError("writes refused after an I/O error (" + last_write_error_.message() +
+                  "); reads still work; restart the broker once the disk is healthy");
+      fatal_.store(true, std::memory_order_release);
+      return fatal_write_error_;
+    }
+    return st;
+  }
+  needs_resume_.store(false, std::memory_order_release);
+  return Status::Ok();
+}
+
 Status LogStore::Commit(rocksdb::WriteBatch* batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync && options_.sync_policy == SyncPolicy::kEveryCommit;
   if (fatal_.load(std::memory_order_acquire)) return FatalWriteError();
   if (needs_resume_.load(std::memory_order_acquire)) {
     std::lock_guard lock(resume_mu_);
-    if (needs_resume_.load(std::memory_order_relaxed)) {
-      // Resume() flushes the memtables; on a disk that is still full it can block (seen in
-      // RocksDB 7.8). Only try once there is room for that flush.
-      if (last_write_error_.code() == StatusCode::kResourceExhausted) {
-        const uint64_t need = ResumeMinFreeBytes();
-        const uint64_t free_bytes = FreeBytes(dir_);
-        if (free_bytes < need) {
-          return ResourceExhaustedError(last_write_error_.message() + "; " +
-                                        std::to_string(free_bytes) + " bytes free, " +
-                                        std::to_string(need) + " needed to resume writes");
-        }
-      }
-      rocksdb::Status r = db_->Resume();
-      if (!r.ok()) {
-        Status st = FromRocks(r, "write refused, resume after earlier error failed");
-        // Still the same condition (e.g. the disk is still full): report it as such.
-        if (st.code() != StatusCode::kResourceExhausted &&
-            last_write_error_.code() == StatusCode::kResourceExhausted) {
-          return ResourceExhaustedError(last_write_error_.message() + "; " + st.message());
-        }
-        if (last_write_error_.code() == StatusCode::kIoError) {
-          // A failed WAL write or sync is unrecoverable in RocksDB 7.8: its WAL writer stays
-          // failed. Reopening in-process would also trust pages that a failed fsync may have
-          // left behind (Linux can drop them), so, like Kafka's offline log dir and etcd, the
-          // store stays read-only until the process restarts on a healthy disk.
-          fatal_write_error_ =
-              IoError("writes refused after an I/O error (" + last_write_error_.message() +
-                      "); reads still work; restart the broker once the disk is healthy");
-          fatal_.store(true, std::memory_order_release);
-          return fatal_write_error_;
-        }
-        return st;
-      }
-      needs_resume_.store(false, std::memory_order_release);
-    }
+    if (needs_resume_.load(std::memory_order_relaxed)) SKIFF_RETURN_IF_ERROR(ResumeLocked());
   }
   // What flushing the memtables plus this batch will need, on top of the configured reserve.
   const uint64_t need = options_.min_free_bytes + ResumeMinFreeBytes() + batch->GetDataSize();
@@ -283,10 +286,15 @@ Status LogStore::Commit(rocksdb::WriteBatch* batch, bool sync) {
   if (s.ok()) return Status::Ok();
   // The DB may now hold a background error that keeps it read-only until Resume().
   Status st = FromRocks(s, "write");
-  {
-    std::lock_guard lock(resume_mu_);
-    last_write_error_ = st;
-    needs_resume_.store(true, std::memory_order_release);
+  std::lock_guard lock(resume_mu_);
+  // Keep an earlier error (the background sync's own EIO says more than "previous error").
+  if (!needs_resume_.load(std::memory_order_relaxed)) last_write_error_ = st;
+  needs_resume_.store(true, std::memory_order_release);
+  // An I/O error is decided now, not at the next write: the caller learns at once whether
+  // writes are over until a restart (the broker then fences itself).
+  if (last_write_error_.code() == StatusCode::kIoError) {
+    Status resumed = ResumeLocked();
+    if (!resumed.ok()) return resumed;
   }
   return st;
 }

@@ -42,7 +42,9 @@
 // "background error" that makes the DB read-only; the next Write() calls DB::Resume() first
 // (after a full disk: only once the data dir has room to flush the memtables, checked with
 // statvfs, because Resume() can block on a disk that is still full), so writes resume once
-// space returns.
+// space returns. An I/O error is settled by the failing write itself: if Resume() cannot clear
+// it (RocksDB 7.8 never can after a failed WAL write or sync), that write already returns the
+// final "restart the broker" error and FatalWriteError() reports it.
 //
 // Thread-safety: all methods are thread-safe. Writes to ONE group must come from one thread at
 // a time (Raft drives a group from one thread); violating that returns kFailedPrecondition.
@@ -187,6 +189,9 @@ class LogStore {
 
   // Writes a batch under the sync policy, resuming from a background error first if needed.
   Status Commit(rocksdb::WriteBatch* batch, bool sync);
+  // With resume_mu_ held and needs_resume_ set: clears the background error, or says why
+  // writes stay refused (a full disk until space returns; an I/O error until a restart).
+  Status ResumeLocked();
   void SyncLoop();
 
   const std::string dir_;

@@ -561,8 +561,14 @@ TEST_F(BrokerClusterTest, TransferLeadershipMovesItAndRebalancingBringsItBack) {
     req.set_topic("moveit");
     req.set_target_broker(target);
     v1::TransferLeadershipResponse resp;
-    grpc::ClientContext ctx;
-    auto s = admin->TransferLeadership(&ctx, req, &resp);
+    grpc::Status s;
+    // Right after creation `other` may not know the leader yet: UNAVAILABLE, retriable.
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      grpc::ClientContext ctx;
+      s = admin->TransferLeadership(&ctx, req, &resp);
+      if (s.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     ASSERT_TRUE(s.ok()) << s.error_message();
     EXPECT_EQ(resp.leader(), target);
   }
