@@ -623,6 +623,14 @@ class Client:
                     out[pm.partition], epoch[pm.partition] = pm.leader, pm.leader_epoch
         return out
 
+    def in_sync(self, partition, leader):
+        """The partition's in-sync replicas as `leader` reports them, or None."""
+        md = self.metadata(leader)
+        if md is None or not md.topics:
+            return None
+        pm = next((x for x in md.topics[0].partitions if x.partition == partition), None)
+        return None if pm is None else sorted(pm.in_sync)
+
     def controller(self):
         for b in self.cluster.reachable():
             md = self.metadata(b)
@@ -682,8 +690,10 @@ class Ledger:
 
     def fault(self, name, keys):
         log("fault: %s (affects %s)" % (name, keys))
+        f = {"t": self.t(), "name": name, "keys": list(keys)}
         with self.lock:
-            self.faults.append({"t": self.t(), "name": name, "keys": list(keys)})
+            self.faults.append(f)
+        return f
 
     def heal(self, name):
         log("heal: %s" % name)
@@ -1016,6 +1026,10 @@ class Context:
         self.errors = {}  # produce error name -> how often a broker answered it
         self.errors_lock = threading.Lock()
         self.notes = []  # what the scenario observed of its own fault (printed, kept)
+        # Liveness a scenario requires besides safety (e.g. "the partition kept being written
+        # while only a follower was broken"): each unmet requirement fails the run like a
+        # violation, with the checker's verdict still computed and printed.
+        self.unmet = []
 
     def count_error(self, name):
         with self.errors_lock:
@@ -1028,6 +1042,37 @@ class Context:
     def note(self, msg):
         log("note: " + msg)
         self.notes.append(msg)
+
+    def require(self, ok, msg):
+        """A liveness requirement of the scenario; an unmet one fails the run."""
+        if not ok:
+            log("UNMET: " + msg)
+            self.unmet.append(msg)
+
+    def acks_between(self, t0, t1):
+        """key -> acknowledged writes with ledger time in [t0, t1)."""
+        with self.ledger.lock:
+            acks = list(self.ledger.acks)
+        out = {}
+        for t, key in acks:
+            if t0 <= t < t1:
+                out[key] = out.get(key, 0) + 1
+        return out
+
+    def latency_between(self, t0, t1, keys):
+        """(acknowledged sends to partitions `keys` invoked in [t0, t1), p50 ms, p99 ms, max ms)
+        of their latency, retries included."""
+        with self.ledger.lock:
+            sends = list(self.ledger.sends)
+        lat = sorted(s["done_t"] - s["invoke_t"] for s in sends
+                     if s["status"] == "acked" and not s["probe"] and t0 <= s["invoke_t"] < t1
+                     and s["done_t"] is not None and s["partition"] in keys)
+        if not lat:
+            return 0, None, None, None
+
+        def pct(q):
+            return round(1000 * lat[min(len(lat) - 1, int(q * len(lat)))], 1)
+        return len(lat), pct(0.5), pct(0.99), round(1000 * lat[-1], 1)
 
     def sleep(self, seconds):
         """Let the workload run; a broker that died on its own ends the scenario."""
@@ -1407,61 +1452,92 @@ def scenario_fsync_eio(ctx):
     storage must refuse writes until a restart, report NOT_SERVING on the health service, and
     the other brokers must elect around it. Then strace detaches and the broker is restarted
     (SIGTERM, start: a healthy disk) and must catch up; twice."""
-    if shutil.which("strace") is None:
-        raise Skipped("strace is not installed (apt-get install -y strace)")
-    if os.geteuid() != 0:
-        raise Skipped("attaching strace to the broker needs root")
+    reason = strace_reason()
+    if reason:
+        raise Skipped(reason)
     for r in range(rounds_for(ctx, 2, 20)):
         ctx.sleep(2)
         p = r % PARTITIONS
         leader = ctx.wait_leader(p)
         keys = ctx.keys_led_by(leader) or [p]
-        others = [b for b in BROKERS if b != leader]
         ctx.ledger.fault("fdatasync/fsync fail with EIO on broker %d (leader of p%d)" % (leader, p),
                          keys)
         t0 = now()
-        tracer = ctx.procs.spawn(
-            ["strace", "-f", "-qq", "-o", os.path.join(ctx.root, "strace-b%d-r%d.log" % (leader, r)),
-             "-e", "trace=fdatasync,fsync", "-e", "inject=fdatasync,fsync:error=EIO",
-             "-p", str(ctx.cluster.popen[leader].pid)],
-            os.path.join(ctx.root, "strace.stderr"))
-        ctx.cleanups.append(lambda t=tracer: stop_tracer(t))
-        status, end = None, now() + 15
-        while now() < end:
-            ctx.cluster.check_alive()
-            if tracer.poll() is not None:
-                raise RuntimeError("strace exited with %s (see strace.stderr)" % tracer.returncode)
-            status = ctx.client.health(leader)
-            if status == 2:
-                break
-            time.sleep(0.1)
-        if status != 2:
-            raise RuntimeError("broker %d never reported NOT_SERVING within 15 s of its syncs "
-                               "failing (health status %s)" % (leader, status))
-        ctx.note("broker %d NOT_SERVING %.2fs after strace attached" % (leader, now() - t0))
-        # Elected around it: as the other brokers see it, no partition is led by the failed one.
-        end = now() + 15
-        while now() < end:
-            led = ctx.client.leaders(others)
-            if all(b in others for b in led.values()):
-                break
-            ctx.sleep(0.1)
+        tracer, _ = attach_strace(ctx, leader, "error=EIO", "b%d-r%d" % (leader, r))
+        wait_not_serving(ctx, leader, tracer, t0)
+        led = elect_around(ctx, leader)
         ctx.note("%.2fs after the fault, the other brokers report leaders %s; broker %d itself "
                  "reports %s" % (now() - t0, led, leader, ctx.client.leaders([leader])))
-        if not all(b in others for b in led.values()):
-            raise RuntimeError("the cluster did not elect around broker %d within 15 s" % leader)
         ctx.sleep(3)
         heal = ctx.ledger.heal("restart broker %d without strace" % leader)
-        stop_tracer(tracer)
-        t1 = now()
-        try:
-            rc = ctx.cluster.sigterm(leader, timeout_s=15)
-            ctx.note("broker %d exited %s %.2fs after SIGTERM" % (leader, rc, now() - t1))
-        except RuntimeError as e:
-            ctx.note("FINDING: %s; killed with SIGKILL" % e)
-            ctx.cluster.kill9(leader)
-        ctx.cluster.start(leader)
+        restart_without_tracer(ctx, leader, tracer)
         ctx.wait_whole(heal)
+
+
+def strace_reason():
+    if shutil.which("strace") is None:
+        return "strace is not installed (apt-get install -y strace)"
+    if os.geteuid() != 0:
+        return "attaching strace to the broker needs root"
+    return None
+
+
+def attach_strace(ctx, broker, inject, label):
+    """strace -f on a running broker, tracing fdatasync/fsync (and injecting `inject`, if any);
+    its output goes to strace-LABEL.log in the run's root. Detached by stop_tracer (registered
+    as a cleanup)."""
+    out = os.path.join(ctx.root, "strace-%s.log" % label)
+    argv = ["strace", "-f", "-qq", "-o", out, "-e", "trace=fdatasync,fsync"]
+    if inject:
+        argv += ["-e", "inject=fdatasync,fsync:" + inject]
+    tracer = ctx.procs.spawn(argv + ["-p", str(ctx.cluster.popen[broker].pid)],
+                             os.path.join(ctx.root, "strace.stderr"))
+    ctx.cleanups.append(lambda t=tracer: stop_tracer(t))
+    return tracer, out
+
+
+def wait_not_serving(ctx, broker, tracer, t0):
+    """Requires NOT_SERVING on the broker's health service within 15 s of its syncs failing."""
+    status, end = None, now() + 15
+    while now() < end:
+        ctx.cluster.check_alive()
+        if tracer.poll() is not None:
+            raise RuntimeError("strace exited with %s (see strace.stderr)" % tracer.returncode)
+        status = ctx.client.health(broker)
+        if status == 2:
+            break
+        time.sleep(0.1)
+    if status != 2:
+        raise RuntimeError("broker %d never reported NOT_SERVING within 15 s of its syncs "
+                           "failing (health status %s)" % (broker, status))
+    ctx.note("broker %d NOT_SERVING %.2fs after strace attached" % (broker, now() - t0))
+
+
+def elect_around(ctx, broker):
+    """Requires that, as the other brokers see it, no partition is led by `broker` within 15 s;
+    returns their view of the leaders."""
+    others = [b for b in BROKERS if b != broker]
+    end = now() + 15
+    while now() < end:
+        led = ctx.client.leaders(others)
+        if all(b in others for b in led.values()):
+            return led
+        ctx.sleep(0.1)
+    raise RuntimeError("the cluster did not elect around broker %d within 15 s (leaders %s)"
+                       % (broker, led))
+
+
+def restart_without_tracer(ctx, broker, tracer):
+    """strace detaches; the broker is stopped (SIGTERM, bounded) and started on a healthy disk."""
+    stop_tracer(tracer)
+    t1 = now()
+    try:
+        rc = ctx.cluster.sigterm(broker, timeout_s=15)
+        ctx.note("broker %d exited %s %.2fs after SIGTERM" % (broker, rc, now() - t1))
+    except RuntimeError as e:
+        ctx.note("FINDING: %s; killed with SIGKILL" % e)
+        ctx.cluster.kill9(broker)
+    ctx.cluster.start(broker)
 
 
 @scenario
@@ -1608,6 +1684,128 @@ def scenario_clock_skew(ctx):
         heal = ctx.ledger.heal("restart broker %d on the real clock" % victim)
         ctx.cluster.sigterm(victim)
         ctx.cluster.start(victim)
+        ctx.wait_whole(heal)
+
+
+# ---- more network, disk and fsync faults -------------------------------------------------------
+
+def acks_note(counts):
+    return ", ".join("p%d %d" % (p, counts.get(p, 0)) for p in range(PARTITIONS))
+
+
+def strace_counts(path):
+    """(syscalls traced, of them delayed) in an strace -o file."""
+    traced = delayed = 0
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                if b"fdatasync(" in line or b"fsync(" in line:
+                    traced += 1
+                    delayed += b"(DELAYED)" in line
+    except OSError:
+        pass
+    return traced, delayed
+
+
+@scenario
+def scenario_slow_fsync(ctx):
+    """A partition leader's fdatasync/fsync take 100 ms longer (strace -e
+    inject=fdatasync,fsync:delay_enter=100ms) for ~15 s, then strace detaches. Before that,
+    strace is attached for 5 s without injecting anything, because ptrace stops the broker at
+    every syscall (strace cannot use --seccomp-bpf on an attached process): that control phase
+    separates the tracing's own cost from the slow disk's. Acknowledged writes per second and
+    their latency before, in the control phase, with slow syncs and after are noted. Once."""
+    reason = strace_reason()
+    if reason:
+        raise Skipped(reason)
+    for r in range(rounds_for(ctx, 1, 30)):
+        ctx.sleep(3)
+        p = r % PARTITIONS
+        leader = ctx.wait_leader(p)
+        keys = ctx.keys_led_by(leader) or [p]
+        t_before = ctx.ledger.t()
+        ctx.sleep(4)
+        t_control = ctx.ledger.t()
+        tracer, _ = attach_strace(ctx, leader, None, "b%d-r%d-control" % (leader, r))
+        ctx.sleep(5)
+        stop_tracer(tracer)
+        t_fault = ctx.ledger.t()
+        ctx.ledger.fault("fdatasync/fsync +100 ms on broker %d (leader of p%d)" % (leader, p), keys)
+        tracer, out = attach_strace(ctx, leader, "delay_enter=100ms", "b%d-r%d" % (leader, r))
+        ctx.sleep(15)
+        if tracer.poll() is not None:
+            raise RuntimeError("strace exited with %s (see strace.stderr)" % tracer.returncode)
+        led = ctx.client.leaders()
+        heal = ctx.ledger.heal("detach strace from broker %d" % leader)
+        stop_tracer(tracer)
+        t_heal = ctx.ledger.t()
+        traced, delayed = strace_counts(out)
+        if delayed == 0:
+            raise RuntimeError("strace delayed no fdatasync/fsync of broker %d: no fault happened"
+                               % leader)
+        ctx.wait_whole(heal)
+        t_whole = ctx.ledger.t()
+        ctx.sleep(4)
+        t_after = ctx.ledger.t()
+        # Every producer has one batch in flight and picks partitions at random, so a slow
+        # partition slows its writes to the others too: compare latencies, not ack counts.
+        rest = [q for q in range(PARTITIONS) if q not in keys]
+        phases = (("before", t_before, t_control), ("traced only", t_control, t_fault),
+                  ("slow fsync", t_fault, t_heal), ("after", t_whole, t_after))
+        for phase, t0, t1 in phases:
+            acked = ctx.acks_between(t0, t1)
+            lat = ["%s: p50 %s ms, p99 %s ms, max %s ms over %d sends"
+                   % (label, p50, p99, worst, n) for label, ks in (("led by %d" % leader, keys),
+                                                                   ("others", rest)) if ks
+                   for n, p50, p99, worst in [ctx.latency_between(t0, t1, ks)]]
+            ctx.note("%s (%.1f s): %.0f acks/s (%s); latency %s"
+                     % (phase, t1 - t0, sum(acked.values()) / max(t1 - t0, 0.001),
+                        acks_note(acked), "; ".join(lat)))
+        ctx.note("broker %d: %d fdatasync/fsync traced in 15 s, %d delayed; leaders at the end "
+                 "of the slow phase %s" % (leader, traced, delayed, led))
+
+
+def least_leading(ctx, candidates):
+    """Of `candidates`, one that leads the fewest partitions (seeded tie-break): a follower
+    fault then touches as few leaderships as possible."""
+    leaders = ctx.client.leaders()
+    load = {b: sum(1 for x in leaders.values() if x == b) for b in candidates}
+    fewest = min(load.values())
+    return ctx.rng.choice(sorted(b for b in candidates if load[b] == fewest))
+
+
+@scenario
+def scenario_follower_fsync_eio(ctx):
+    """fsync_eio's fault on a follower of a partition: strace fails its every fdatasync/fsync
+    with EIO. It must report NOT_SERVING, any partition it led must be led elsewhere, and the
+    partition must keep being written by its leader and the other follower (a quorum); then
+    strace detaches, the broker is restarted on a healthy disk and must catch up; twice."""
+    reason = strace_reason()
+    if reason:
+        raise Skipped(reason)
+    for r in range(rounds_for(ctx, 2, 20)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        leader = ctx.wait_leader(p)
+        victim = least_leading(ctx, [b for b in BROKERS if b != leader])
+        keys = sorted(set([p] + ctx.keys_led_by(victim)))
+        ctx.ledger.fault("fdatasync/fsync fail with EIO on broker %d (follower of p%d, whose "
+                         "leader is %d)" % (victim, p, leader), keys)
+        t0 = now()
+        tracer, _ = attach_strace(ctx, victim, "error=EIO", "b%d-r%d" % (victim, r))
+        wait_not_serving(ctx, victim, tracer, t0)
+        led = elect_around(ctx, victim)
+        t_window = ctx.ledger.t()
+        ctx.sleep(3)
+        acked = ctx.acks_between(t_window, ctx.ledger.t())
+        in_sync = ctx.client.in_sync(p, led[p])
+        ctx.note("%.2fs after the fault the others report leaders %s; p%d's in-sync set %s; acks "
+                 "in the 3 s after: %s" % (now() - t0, led, p, in_sync, acks_note(acked)))
+        ctx.require(acked.get(p, 0) > 0,
+                    "p%d: nothing acknowledged in 3 s while only its follower %d's syncs failed"
+                    % (p, victim))
+        heal = ctx.ledger.heal("restart broker %d without strace" % victim)
+        restart_without_tracer(ctx, victim, tracer)
         ctx.wait_whole(heal)
 
 
@@ -1771,10 +1969,13 @@ def run_scenario(args, name, seed, procs):
                    "drained": drained, "consumers": consumers.sessions(),
                    "acks": ctx.ledger.acks, "faults": ctx.ledger.faults, "heals": ctx.ledger.heals,
                    "consumer_restarts": consumers.restarts, "unreadable": unreadable,
-                   "notes": ctx.notes, "errors": ctx.errors,
+                   "notes": ctx.notes, "unmet": ctx.unmet, "errors": ctx.errors,
                    "read_errors": getattr(ctx, "read_errors", {})}
         verdict = checker.check(history)
         verdict["consumer_restarts"] = consumers.restarts
+        if ctx.unmet:
+            verdict["ok"] = False
+        verdict["unmet"] = list(ctx.unmet)
         with open(os.path.join(root, "history.json"), "w") as f:
             json.dump(history_to_json(history), f)
         status = "PASS" if verdict["ok"] else "FAIL"
@@ -1835,11 +2036,14 @@ def run_scenario(args, name, seed, procs):
                                  "heal_s": [h["s"] for h in verdict["heal_s"]],
                                  "consumer_restarts": verdict["consumer_restarts"],
                                  "produce_errors": ctx.errors, "notes": ctx.notes,
+                                 "unmet": verdict["unmet"],
                                  "final_read_errors": getattr(ctx, "read_errors", {})}),
               flush=True)
         for kind, examples in verdict["examples"].items():
             for e in examples[:5]:
                 print("  %s: %s" % (kind, e), flush=True)
+        for msg in verdict["unmet"]:
+            print("  unmet requirement: %s" % msg, flush=True)
         if status == "FAIL":
             print("  reproduce with: chaos.py run --scenarios %s --seed %d" % (name, seed), flush=True)
     else:
@@ -1969,6 +2173,9 @@ def main():
         with open(args.history) as f:
             h = history_from_json(json.load(f))
         v = checker.check(h)
+        if h.get("unmet"):
+            v["ok"] = False  # the scenario's own liveness requirements (Context.require)
+        v["unmet"] = h.get("unmet", [])
         print(checker.summary_line(h.get("scenario", "?"), h.get("seed", 0), v))
         print(json.dumps(v, indent=1))
         return 0 if v["ok"] else 1
