@@ -1775,6 +1775,84 @@ def least_leading(ctx, candidates):
 
 
 @scenario
+@needs_tmpfs
+def scenario_follower_disk_full(ctx):
+    """leader_disk_full's fault (tmpfs, a fallocate'd file leaving 32 MiB, under skiffd's
+    64 MiB reserve) on a follower of a partition for ~6 s: the follower must refuse appends
+    (it falls out of the partition's in-sync set, or answers STORAGE_FULL for what it leads),
+    the partition must keep being written by its leader and the other follower, and the
+    follower must catch up once the file is deleted; twice."""
+    for r in range(rounds_for(ctx, 2, 15)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        leader = ctx.wait_leader(p)
+        victim = least_leading(ctx, [b for b in BROKERS if b != leader])
+        keys = sorted(set([p] + ctx.keys_led_by(victim)))
+        before = ctx.error_count("STORAGE_FULL")
+        fault = ctx.ledger.fault("fill broker %d's disk (follower of p%d, whose leader is %d)"
+                                 % (victim, p, leader), keys)
+        taken = ctx.disks.fill(victim, 32 << 20)
+        ctx.cleanups.append(lambda v=victim: ctx.disks.free(v))
+        end, out_of_sync_t, in_sync = now() + 6, None, None
+        while now() < end:
+            in_sync = ctx.client.in_sync(p, leader)
+            if out_of_sync_t is None and in_sync is not None and victim not in in_sync:
+                out_of_sync_t = ctx.ledger.t()
+            ctx.sleep(0.25)
+        full = ctx.error_count("STORAGE_FULL") - before
+        t_heal = ctx.ledger.t()
+        acked = ctx.acks_between(fault["t"], t_heal)
+        ctx.note("broker %d: %d MiB taken, %d MiB free; %d STORAGE_FULL answers; out of p%d's "
+                 "in-sync set %s (leader %d's view at the end: %s); acks while full: %s"
+                 % (victim, taken >> 20, TmpfsDisks.free_bytes(ctx.disks.mountpoint[victim]) >> 20,
+                    full, p, "after %.2fs" % (out_of_sync_t - fault["t"]) if out_of_sync_t
+                    else "never", leader, in_sync, acks_note(acked)))
+        heal = ctx.ledger.heal("free broker %d's disk" % victim)
+        ctx.disks.free(victim)
+        if full == 0 and out_of_sync_t is None:
+            raise RuntimeError("broker %d's full disk was never noticed (no STORAGE_FULL, still "
+                               "in p%d's in-sync set): no fault happened" % (victim, p))
+        ctx.require(acked.get(p, 0) > 0,
+                    "p%d: nothing acknowledged in the 6 s only its follower %d's disk was full"
+                    % (p, victim))
+        ctx.wait_whole(heal)
+
+
+@scenario
+@needs_tmpfs
+def scenario_all_disks_full(ctx):
+    """Every broker's disk filled at once (tmpfs, 32 MiB left, under skiffd's 64 MiB reserve)
+    for ~6 s: no replica can append, so nothing may be acknowledged after the writes already
+    under way; then every filler file is deleted and the cluster must heal; twice."""
+    for r in range(rounds_for(ctx, 2, 15)):
+        ctx.sleep(3)
+        before = ctx.error_count("STORAGE_FULL")
+        fault = ctx.ledger.fault("fill every broker's disk", list(range(PARTITIONS)))
+        taken = {b: ctx.disks.fill(b, 32 << 20) for b in BROKERS}
+        for b in BROKERS:
+            ctx.cleanups.append(lambda v=b: ctx.disks.free(v))
+        ctx.sleep(6)
+        full = ctx.error_count("STORAGE_FULL") - before
+        t_heal = ctx.ledger.t()
+        # Writes the leaders had already persisted may still commit in the first moments.
+        settled = ctx.acks_between(fault["t"] + 1, t_heal)
+        ctx.note("taken (MiB) %s, free now %s; %d STORAGE_FULL answers; acks 1-6 s after the "
+                 "fill: %s" % ({b: t >> 20 for b, t in taken.items()},
+                               {b: TmpfsDisks.free_bytes(ctx.disks.mountpoint[b]) >> 20
+                                for b in BROKERS}, full, acks_note(settled)))
+        heal = ctx.ledger.heal("free every broker's disk")
+        for b in BROKERS:
+            ctx.disks.free(b)
+        if full == 0 and sum(settled.values()) > 0:
+            raise RuntimeError("the full disks were never noticed (no STORAGE_FULL, writes kept "
+                               "being acknowledged): no fault happened")
+        ctx.require(sum(settled.values()) == 0,
+                    "%d writes acknowledged 1-6 s after every disk was filled below the reserve "
+                    "(%s)" % (sum(settled.values()), acks_note(settled)))
+        ctx.wait_whole(heal)
+
+
+@scenario
 def scenario_follower_fsync_eio(ctx):
     """fsync_eio's fault on a follower of a partition: strace fails its every fdatasync/fsync
     with EIO. It must report NOT_SERVING, any partition it led must be led elsewhere, and the
