@@ -295,6 +295,23 @@ class Firewall:
             if r.returncode != 0:
                 raise RuntimeError("iptables: %s" % r.stderr.strip())
 
+    def isolate_fully(self, broker, cluster):
+        """Everything of the broker, both ways: its Raft port and its client port (in and out),
+        and every packet its own sockets send (owner match), so that neither its peers nor any
+        client reach it and it reaches no one."""
+        for port in (cluster.raft_port[broker], int(cluster.client[broker].rsplit(":", 1)[1])):
+            self._append(("-p", "tcp", "--dport", str(port)))
+            self._append(("-p", "tcp", "--sport", str(port)))
+        self._append(("-m", "owner", "--gid-owner", str(BROKER_GID_BASE + broker)))
+
+    def cut_clients(self, broker, cluster):
+        """The broker's client port only, both ways (requests to it, its answers from it); its
+        Raft traffic flows. Brokers use each other's client port only to forward an admin
+        TransferLeadership (src/broker/cluster_services.cc), which this cuts too."""
+        port = int(cluster.client[broker].rsplit(":", 1)[1])
+        self._append(("-p", "tcp", "--dport", str(port)))
+        self._append(("-p", "tcp", "--sport", str(port)))
+
     def statistic_reason(self):
         """Why random loss (-m statistic) cannot be used here, or None."""
         r = self._run("-m", "statistic", "--help")
@@ -609,6 +626,10 @@ class Client:
     def leaders(self, brokers=None):
         """partition -> leader broker id, as the running brokers (or `brokers`) report them
         (-1 unknown)."""
+        return self.leaders_and_epochs(brokers)[0]
+
+    def leaders_and_epochs(self, brokers=None):
+        """(partition -> leader, partition -> its leader epoch), as leaders() decides them."""
         out = {p: -1 for p in range(PARTITIONS)}
         epoch = {p: -1 for p in range(PARTITIONS)}
         for b in (self.cluster.reachable() if brokers is None else brokers):
@@ -621,7 +642,7 @@ class Client:
                 # the leadership it had.
                 if pm.leader > 0 and pm.leader_epoch > epoch.get(pm.partition, -1):
                     out[pm.partition], epoch[pm.partition] = pm.leader, pm.leader_epoch
-        return out
+        return out, epoch
 
     def in_sync(self, partition, leader):
         """The partition's in-sync replicas as `leader` reports them, or None."""
@@ -707,9 +728,11 @@ class Producer(threading.Thread):
     """One idempotent producer: one batch in flight, retried with the same sequence until it
     is acknowledged or definitely fails; the ledger records every send's outcome."""
 
-    def __init__(self, ctx, index, seed):
+    def __init__(self, ctx, index, seed, only=None):
+        """`only`: the one partition this producer writes to (default: all, at random)."""
         super().__init__(name="producer-%d" % index, daemon=True)
         self.ctx, self.index, self.rng = ctx, index, random.Random(seed)
+        self.only = only
         self.error = None
 
     def run(self):
@@ -723,7 +746,8 @@ class Producer(threading.Thread):
         ids = ctx.client.admin("InitProducerId", pb["admin"].InitProducerIdRequest(), ctx.deadline)
         producer, epoch = ids.producer_id, ids.producer_epoch
         next_seq = {p: 0 for p in range(PARTITIONS)}
-        usable = set(range(PARTITIONS))  # a partition that rejected a batch is left alone
+        # A partition that rejected a batch is left alone.
+        usable = set(range(PARTITIONS)) if self.only is None else {self.only}
         leader = {p: -1 for p in range(PARTITIONS)}
         n = 0
         while not ctx.stop_producing.is_set() and usable and now() < ctx.deadline:
@@ -1026,6 +1050,7 @@ class Context:
         self.errors = {}  # produce error name -> how often a broker answered it
         self.errors_lock = threading.Lock()
         self.notes = []  # what the scenario observed of its own fault (printed, kept)
+        self.producers, self.consumers = [], None  # set by run_scenario
         # Liveness a scenario requires besides safety (e.g. "the partition kept being written
         # while only a follower was broken"): each unmet requirement fails the run like a
         # violation, with the checker's verdict still computed and printed.
@@ -1693,6 +1718,79 @@ def acks_note(counts):
     return ", ".join("p%d %d" % (p, counts.get(p, 0)) for p in range(PARTITIONS))
 
 
+@scenario
+def scenario_leader_full_isolation(ctx):
+    """A partition leader cut off from everything for ~5 s, clients included: its Raft port,
+    its client port (both ways) and everything its own sockets send are dropped. The others
+    must elect a new leader and the clients find it through the other brokers' metadata; then
+    the rules go. 3 times."""
+    use_firewall(ctx)
+    for r in range(rounds_for(ctx, 3, 10)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        victim = ctx.wait_leader(p)
+        keys = ctx.keys_led_by(victim) or [p]
+        others = [b for b in BROKERS if b != victim]
+        fault = ctx.ledger.fault("isolate broker %d from everything, clients too (leader of p%d)"
+                                 % (victim, p), keys)
+        ctx.firewall.isolate_fully(victim, ctx.cluster)
+        ctx.sleep(5)
+        led = ctx.client.leaders(others)
+        t_heal = ctx.ledger.t()
+        dropped = ctx.firewall.dropped()
+        # Answers the victim sent before the rules were in place may still arrive a moment later.
+        acked = ctx.acks_between(fault["t"] + 0.1, t_heal)
+        ctx.note("broker %d: %d packets dropped; the others report leaders %s; acks during the "
+                 "isolation: %s" % (victim, dropped, led, acks_note(acked)))
+        heal = ctx.ledger.heal("remove the isolation of broker %d" % victim)
+        ctx.firewall.clear()
+        if dropped == 0:
+            raise RuntimeError("no packet was dropped: no fault happened")
+        for k in keys:
+            ctx.require(acked.get(k, 0) > 0,
+                        "p%d: nothing acknowledged in the 5 s its leader %d was isolated from "
+                        "everything (the others report its leader as %d)" % (k, victim, led.get(k, -1)))
+        ctx.wait_whole(heal)
+
+
+@scenario
+def scenario_flapping_partition(ctx):
+    """A partition's leader has its Raft traffic (both ways) cut and restored over and over for
+    ~20 s: cut for 0.3-1.5 s, restored for 0.3-1.5 s (seeded); each cut hits whichever broker
+    leads the partition at that moment, so leadership keeps moving (a cut shorter than an
+    election timeout may leave it where it is). Once (more with --duration)."""
+    use_firewall(ctx)
+    for r in range(rounds_for(ctx, 1, 25)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        victim = ctx.wait_leader(p)
+        _, epochs0 = ctx.client.leaders_and_epochs()
+        # Leadership of every partition may move around: every key is affected.
+        ctx.ledger.fault("flap the raft traffic of p%d's leader for 20 s (broker %d first)"
+                         % (p, victim), list(range(PARTITIONS)))
+        end = now() + 20
+        dropped, schedule = 0, []
+        while now() < end:
+            on_s, off_s = ctx.rng.uniform(0.3, 1.5), ctx.rng.uniform(0.3, 1.5)
+            schedule.append("b%d %.2f/%.2f" % (victim, on_s, off_s))
+            ctx.firewall.isolate(victim, ctx.cluster)
+            ctx.sleep(on_s)
+            dropped += ctx.firewall.dropped()
+            ctx.firewall.clear()
+            ctx.sleep(off_s)
+            victim = ctx.client.leaders().get(p, -1)
+            if victim < 0:
+                victim = int(schedule[-1].split()[0][1:])  # no leader known yet: the same again
+        leaders, epochs1 = ctx.client.leaders_and_epochs()
+        ctx.note("%d cuts (broker on/off s: %s), %d packets dropped; leader epochs %s -> %s, "
+                 "leaders now %s" % (len(schedule), ", ".join(schedule), dropped, epochs0, epochs1,
+                                     leaders))
+        heal = ctx.ledger.heal("stop flapping p%d's leader" % p)
+        if dropped == 0:
+            raise RuntimeError("no packet was dropped: no fault happened")
+        ctx.wait_whole(heal)
+
+
 def strace_counts(path):
     """(syscalls traced, of them delayed) in an strace -o file."""
     traced = delayed = 0
@@ -1887,6 +1985,56 @@ def scenario_follower_fsync_eio(ctx):
         ctx.wait_whole(heal)
 
 
+@scenario
+def scenario_client_cut(ctx):
+    """Clients cannot reach one broker (iptables on its client port only, both ways) for ~6 s
+    while its Raft traffic flows. Every workload producer keeps one batch in flight on a random
+    partition, so all of them soon wait on a partition the cut broker leads; one more producer
+    per partition, pinned to it, shows what stays writable: every partition the cut broker
+    does not lead must keep being written and consumed, found through the other brokers'
+    metadata. A partition it still leads may be unwritable meanwhile (its availability is
+    noted, not a violation); nothing may be lost. Round 1 cuts the leader of p0, round 2 a
+    follower of p1."""
+    use_firewall(ctx)
+    for q in range(PARTITIONS):
+        pinned = Producer(ctx, PRODUCERS + q, ctx.rng.randrange(1 << 30), only=q)
+        ctx.producers.append(pinned)
+        pinned.start()
+    for r in range(rounds_for(ctx, 2, 10)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        leader = ctx.wait_leader(p)
+        victim = leader if r % 2 == 0 else ctx.rng.choice([b for b in BROKERS if b != leader])
+        led_by_victim = ctx.keys_led_by(victim)
+        keys = led_by_victim or list(range(PARTITIONS))
+        fault = ctx.ledger.fault("cut clients off broker %d (%s of p%d; leads %s)"
+                                 % (victim, "leader" if victim == leader else "follower", p,
+                                    led_by_victim), keys)
+        consumed0 = {q: ctx.consumers.position(q) for q in range(PARTITIONS)}
+        ctx.firewall.cut_clients(victim, ctx.cluster)
+        ctx.sleep(6)
+        others = [b for b in BROKERS if b != victim]
+        led = ctx.client.leaders(others)
+        t_heal = ctx.ledger.t()
+        dropped = ctx.firewall.dropped()
+        acked = ctx.acks_between(fault["t"] + 0.1, t_heal)
+        consumed = {q: ctx.consumers.position(q) - consumed0[q] for q in range(PARTITIONS)}
+        ctx.note("broker %d: %d packets dropped; during the cut: acks %s, records consumed %s; "
+                 "the others report leaders %s at its end"
+                 % (victim, dropped, acks_note(acked), acks_note(consumed), led))
+        heal = ctx.ledger.heal("let clients reach broker %d again" % victim)
+        ctx.firewall.clear()
+        if dropped == 0:
+            raise RuntimeError("no packet was dropped: no fault happened")
+        for q in range(PARTITIONS):
+            if q not in led_by_victim and led.get(q) != victim:
+                ctx.require(acked.get(q, 0) > 0 and consumed[q] > 0,
+                            "p%d (led by %d, not by the cut broker %d): %d acks and %d records "
+                            "consumed while clients could not reach broker %d"
+                            % (q, led.get(q, -1), victim, acked.get(q, 0), consumed[q], victim))
+        ctx.wait_whole(heal)
+
+
 # ---- running one scenario ----------------------------------------------------------------------
 
 def final_reads(ctx):
@@ -2005,6 +2153,7 @@ def run_scenario(args, name, seed, procs):
         consumers = Consumers(ctx)
         consumers.start_all()
         producers = [Producer(ctx, i, ctx.rng.randrange(1 << 30)) for i in range(PRODUCERS)]
+        ctx.producers, ctx.consumers = producers, consumers  # a scenario may add producers
         for pr in producers:
             pr.start()
         consumer_chaos = ConsumerChaos(ctx, consumers, random.Random(ctx.rng.randrange(1 << 30)))
