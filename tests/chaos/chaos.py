@@ -1812,7 +1812,9 @@ def scenario_slow_fsync(ctx):
     strace is attached for 5 s without injecting anything, because ptrace stops the broker at
     every syscall (strace cannot use --seccomp-bpf on an attached process): that control phase
     separates the tracing's own cost from the slow disk's. Acknowledged writes per second and
-    their latency before, in the control phase, with slow syncs and after are noted. Once."""
+    their latency before, in the control phase, with slow syncs and after are noted. Once in
+    CI; with --duration, every second round delays by 1 s instead (beyond the 300-600 ms
+    election timeout: a disk that stalls the leader rather than slowing it)."""
     reason = strace_reason()
     if reason:
         raise Skipped(reason)
@@ -1828,8 +1830,11 @@ def scenario_slow_fsync(ctx):
         ctx.sleep(5)
         stop_tracer(tracer)
         t_fault = ctx.ledger.t()
-        ctx.ledger.fault("fdatasync/fsync +100 ms on broker %d (leader of p%d)" % (leader, p), keys)
-        tracer, out = attach_strace(ctx, leader, "delay_enter=100ms", "b%d-r%d" % (leader, r))
+        delay_ms = 100 if r % 2 == 0 else 1000
+        ctx.ledger.fault("fdatasync/fsync +%d ms on broker %d (leader of p%d)"
+                         % (delay_ms, leader, p), keys)
+        tracer, out = attach_strace(ctx, leader, "delay_enter=%dms" % delay_ms,
+                                    "b%d-r%d" % (leader, r))
         ctx.sleep(15)
         if tracer.poll() is not None:
             raise RuntimeError("strace exited with %s (see strace.stderr)" % tracer.returncode)
