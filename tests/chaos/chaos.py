@@ -1749,7 +1749,8 @@ def scenario_leader_full_isolation(ctx):
         for k in keys:
             ctx.require(acked.get(k, 0) > 0,
                         "p%d: nothing acknowledged in the 5 s its leader %d was isolated from "
-                        "everything (the others report its leader as %d)" % (k, victim, led.get(k, -1)))
+                        "everything (the others report its leader as %d)"
+                        % (k, victim, led.get(k, -1)))
         ctx.wait_whole(heal)
 
 
