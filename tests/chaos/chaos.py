@@ -295,6 +295,23 @@ class Firewall:
             if r.returncode != 0:
                 raise RuntimeError("iptables: %s" % r.stderr.strip())
 
+    def isolate_fully(self, broker, cluster):
+        """Everything of the broker, both ways: its Raft port and its client port (in and out),
+        and every packet its own sockets send (owner match), so that neither its peers nor any
+        client reach it and it reaches no one."""
+        for port in (cluster.raft_port[broker], int(cluster.client[broker].rsplit(":", 1)[1])):
+            self._append(("-p", "tcp", "--dport", str(port)))
+            self._append(("-p", "tcp", "--sport", str(port)))
+        self._append(("-m", "owner", "--gid-owner", str(BROKER_GID_BASE + broker)))
+
+    def cut_clients(self, broker, cluster):
+        """The broker's client port only, both ways (requests to it, its answers from it); its
+        Raft traffic flows. Brokers use each other's client port only to forward an admin
+        TransferLeadership (src/broker/cluster_services.cc), which this cuts too."""
+        port = int(cluster.client[broker].rsplit(":", 1)[1])
+        self._append(("-p", "tcp", "--dport", str(port)))
+        self._append(("-p", "tcp", "--sport", str(port)))
+
     def statistic_reason(self):
         """Why random loss (-m statistic) cannot be used here, or None."""
         r = self._run("-m", "statistic", "--help")
@@ -609,6 +626,10 @@ class Client:
     def leaders(self, brokers=None):
         """partition -> leader broker id, as the running brokers (or `brokers`) report them
         (-1 unknown)."""
+        return self.leaders_and_epochs(brokers)[0]
+
+    def leaders_and_epochs(self, brokers=None):
+        """(partition -> leader, partition -> its leader epoch), as leaders() decides them."""
         out = {p: -1 for p in range(PARTITIONS)}
         epoch = {p: -1 for p in range(PARTITIONS)}
         for b in (self.cluster.reachable() if brokers is None else brokers):
@@ -621,7 +642,15 @@ class Client:
                 # the leadership it had.
                 if pm.leader > 0 and pm.leader_epoch > epoch.get(pm.partition, -1):
                     out[pm.partition], epoch[pm.partition] = pm.leader, pm.leader_epoch
-        return out
+        return out, epoch
+
+    def in_sync(self, partition, leader):
+        """The partition's in-sync replicas as `leader` reports them, or None."""
+        md = self.metadata(leader)
+        if md is None or not md.topics:
+            return None
+        pm = next((x for x in md.topics[0].partitions if x.partition == partition), None)
+        return None if pm is None else sorted(pm.in_sync)
 
     def controller(self):
         for b in self.cluster.reachable():
@@ -682,8 +711,10 @@ class Ledger:
 
     def fault(self, name, keys):
         log("fault: %s (affects %s)" % (name, keys))
+        f = {"t": self.t(), "name": name, "keys": list(keys)}
         with self.lock:
-            self.faults.append({"t": self.t(), "name": name, "keys": list(keys)})
+            self.faults.append(f)
+        return f
 
     def heal(self, name):
         log("heal: %s" % name)
@@ -697,9 +728,11 @@ class Producer(threading.Thread):
     """One idempotent producer: one batch in flight, retried with the same sequence until it
     is acknowledged or definitely fails; the ledger records every send's outcome."""
 
-    def __init__(self, ctx, index, seed):
+    def __init__(self, ctx, index, seed, only=None):
+        """`only`: the one partition this producer writes to (default: all, at random)."""
         super().__init__(name="producer-%d" % index, daemon=True)
         self.ctx, self.index, self.rng = ctx, index, random.Random(seed)
+        self.only = only
         self.error = None
 
     def run(self):
@@ -713,7 +746,8 @@ class Producer(threading.Thread):
         ids = ctx.client.admin("InitProducerId", pb["admin"].InitProducerIdRequest(), ctx.deadline)
         producer, epoch = ids.producer_id, ids.producer_epoch
         next_seq = {p: 0 for p in range(PARTITIONS)}
-        usable = set(range(PARTITIONS))  # a partition that rejected a batch is left alone
+        # A partition that rejected a batch is left alone.
+        usable = set(range(PARTITIONS)) if self.only is None else {self.only}
         leader = {p: -1 for p in range(PARTITIONS)}
         n = 0
         while not ctx.stop_producing.is_set() and usable and now() < ctx.deadline:
@@ -1016,6 +1050,11 @@ class Context:
         self.errors = {}  # produce error name -> how often a broker answered it
         self.errors_lock = threading.Lock()
         self.notes = []  # what the scenario observed of its own fault (printed, kept)
+        self.producers, self.consumers = [], None  # set by run_scenario
+        # Liveness a scenario requires besides safety (e.g. "the partition kept being written
+        # while only a follower was broken"): each unmet requirement fails the run like a
+        # violation, with the checker's verdict still computed and printed.
+        self.unmet = []
 
     def count_error(self, name):
         with self.errors_lock:
@@ -1028,6 +1067,37 @@ class Context:
     def note(self, msg):
         log("note: " + msg)
         self.notes.append(msg)
+
+    def require(self, ok, msg):
+        """A liveness requirement of the scenario; an unmet one fails the run."""
+        if not ok:
+            log("UNMET: " + msg)
+            self.unmet.append(msg)
+
+    def acks_between(self, t0, t1):
+        """key -> acknowledged writes with ledger time in [t0, t1)."""
+        with self.ledger.lock:
+            acks = list(self.ledger.acks)
+        out = {}
+        for t, key in acks:
+            if t0 <= t < t1:
+                out[key] = out.get(key, 0) + 1
+        return out
+
+    def latency_between(self, t0, t1, keys):
+        """(acknowledged sends to partitions `keys` invoked in [t0, t1), p50 ms, p99 ms, max ms)
+        of their latency, retries included."""
+        with self.ledger.lock:
+            sends = list(self.ledger.sends)
+        lat = sorted(s["done_t"] - s["invoke_t"] for s in sends
+                     if s["status"] == "acked" and not s["probe"] and t0 <= s["invoke_t"] < t1
+                     and s["done_t"] is not None and s["partition"] in keys)
+        if not lat:
+            return 0, None, None, None
+
+        def pct(q):
+            return round(1000 * lat[min(len(lat) - 1, int(q * len(lat)))], 1)
+        return len(lat), pct(0.5), pct(0.99), round(1000 * lat[-1], 1)
 
     def sleep(self, seconds):
         """Let the workload run; a broker that died on its own ends the scenario."""
@@ -1407,61 +1477,92 @@ def scenario_fsync_eio(ctx):
     storage must refuse writes until a restart, report NOT_SERVING on the health service, and
     the other brokers must elect around it. Then strace detaches and the broker is restarted
     (SIGTERM, start: a healthy disk) and must catch up; twice."""
-    if shutil.which("strace") is None:
-        raise Skipped("strace is not installed (apt-get install -y strace)")
-    if os.geteuid() != 0:
-        raise Skipped("attaching strace to the broker needs root")
+    reason = strace_reason()
+    if reason:
+        raise Skipped(reason)
     for r in range(rounds_for(ctx, 2, 20)):
         ctx.sleep(2)
         p = r % PARTITIONS
         leader = ctx.wait_leader(p)
         keys = ctx.keys_led_by(leader) or [p]
-        others = [b for b in BROKERS if b != leader]
         ctx.ledger.fault("fdatasync/fsync fail with EIO on broker %d (leader of p%d)" % (leader, p),
                          keys)
         t0 = now()
-        tracer = ctx.procs.spawn(
-            ["strace", "-f", "-qq", "-o", os.path.join(ctx.root, "strace-b%d-r%d.log" % (leader, r)),
-             "-e", "trace=fdatasync,fsync", "-e", "inject=fdatasync,fsync:error=EIO",
-             "-p", str(ctx.cluster.popen[leader].pid)],
-            os.path.join(ctx.root, "strace.stderr"))
-        ctx.cleanups.append(lambda t=tracer: stop_tracer(t))
-        status, end = None, now() + 15
-        while now() < end:
-            ctx.cluster.check_alive()
-            if tracer.poll() is not None:
-                raise RuntimeError("strace exited with %s (see strace.stderr)" % tracer.returncode)
-            status = ctx.client.health(leader)
-            if status == 2:
-                break
-            time.sleep(0.1)
-        if status != 2:
-            raise RuntimeError("broker %d never reported NOT_SERVING within 15 s of its syncs "
-                               "failing (health status %s)" % (leader, status))
-        ctx.note("broker %d NOT_SERVING %.2fs after strace attached" % (leader, now() - t0))
-        # Elected around it: as the other brokers see it, no partition is led by the failed one.
-        end = now() + 15
-        while now() < end:
-            led = ctx.client.leaders(others)
-            if all(b in others for b in led.values()):
-                break
-            ctx.sleep(0.1)
+        tracer, _ = attach_strace(ctx, leader, "error=EIO", "b%d-r%d" % (leader, r))
+        wait_not_serving(ctx, leader, tracer, t0)
+        led = elect_around(ctx, leader)
         ctx.note("%.2fs after the fault, the other brokers report leaders %s; broker %d itself "
                  "reports %s" % (now() - t0, led, leader, ctx.client.leaders([leader])))
-        if not all(b in others for b in led.values()):
-            raise RuntimeError("the cluster did not elect around broker %d within 15 s" % leader)
         ctx.sleep(3)
         heal = ctx.ledger.heal("restart broker %d without strace" % leader)
-        stop_tracer(tracer)
-        t1 = now()
-        try:
-            rc = ctx.cluster.sigterm(leader, timeout_s=15)
-            ctx.note("broker %d exited %s %.2fs after SIGTERM" % (leader, rc, now() - t1))
-        except RuntimeError as e:
-            ctx.note("FINDING: %s; killed with SIGKILL" % e)
-            ctx.cluster.kill9(leader)
-        ctx.cluster.start(leader)
+        restart_without_tracer(ctx, leader, tracer)
         ctx.wait_whole(heal)
+
+
+def strace_reason():
+    if shutil.which("strace") is None:
+        return "strace is not installed (apt-get install -y strace)"
+    if os.geteuid() != 0:
+        return "attaching strace to the broker needs root"
+    return None
+
+
+def attach_strace(ctx, broker, inject, label):
+    """strace -f on a running broker, tracing fdatasync/fsync (and injecting `inject`, if any);
+    its output goes to strace-LABEL.log in the run's root. Detached by stop_tracer (registered
+    as a cleanup)."""
+    out = os.path.join(ctx.root, "strace-%s.log" % label)
+    argv = ["strace", "-f", "-qq", "-o", out, "-e", "trace=fdatasync,fsync"]
+    if inject:
+        argv += ["-e", "inject=fdatasync,fsync:" + inject]
+    tracer = ctx.procs.spawn(argv + ["-p", str(ctx.cluster.popen[broker].pid)],
+                             os.path.join(ctx.root, "strace.stderr"))
+    ctx.cleanups.append(lambda t=tracer: stop_tracer(t))
+    return tracer, out
+
+
+def wait_not_serving(ctx, broker, tracer, t0):
+    """Requires NOT_SERVING on the broker's health service within 15 s of its syncs failing."""
+    status, end = None, now() + 15
+    while now() < end:
+        ctx.cluster.check_alive()
+        if tracer.poll() is not None:
+            raise RuntimeError("strace exited with %s (see strace.stderr)" % tracer.returncode)
+        status = ctx.client.health(broker)
+        if status == 2:
+            break
+        time.sleep(0.1)
+    if status != 2:
+        raise RuntimeError("broker %d never reported NOT_SERVING within 15 s of its syncs "
+                           "failing (health status %s)" % (broker, status))
+    ctx.note("broker %d NOT_SERVING %.2fs after strace attached" % (broker, now() - t0))
+
+
+def elect_around(ctx, broker):
+    """Requires that, as the other brokers see it, no partition is led by `broker` within 15 s;
+    returns their view of the leaders."""
+    others = [b for b in BROKERS if b != broker]
+    end = now() + 15
+    while now() < end:
+        led = ctx.client.leaders(others)
+        if all(b in others for b in led.values()):
+            return led
+        ctx.sleep(0.1)
+    raise RuntimeError("the cluster did not elect around broker %d within 15 s (leaders %s)"
+                       % (broker, led))
+
+
+def restart_without_tracer(ctx, broker, tracer):
+    """strace detaches; the broker is stopped (SIGTERM, bounded) and started on a healthy disk."""
+    stop_tracer(tracer)
+    t1 = now()
+    try:
+        rc = ctx.cluster.sigterm(broker, timeout_s=15)
+        ctx.note("broker %d exited %s %.2fs after SIGTERM" % (broker, rc, now() - t1))
+    except RuntimeError as e:
+        ctx.note("FINDING: %s; killed with SIGKILL" % e)
+        ctx.cluster.kill9(broker)
+    ctx.cluster.start(broker)
 
 
 @scenario
@@ -1611,6 +1712,335 @@ def scenario_clock_skew(ctx):
         ctx.wait_whole(heal)
 
 
+# ---- more network, disk and fsync faults -------------------------------------------------------
+
+def acks_note(counts):
+    return ", ".join("p%d %d" % (p, counts.get(p, 0)) for p in range(PARTITIONS))
+
+
+@scenario
+def scenario_leader_full_isolation(ctx):
+    """A partition leader cut off from everything for ~5 s, clients included: its Raft port,
+    its client port (both ways) and everything its own sockets send are dropped. The others
+    must elect a new leader and the clients find it through the other brokers' metadata; then
+    the rules go. 3 times."""
+    use_firewall(ctx)
+    for r in range(rounds_for(ctx, 3, 10)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        victim = ctx.wait_leader(p)
+        keys = ctx.keys_led_by(victim) or [p]
+        others = [b for b in BROKERS if b != victim]
+        fault = ctx.ledger.fault("isolate broker %d from everything, clients too (leader of p%d)"
+                                 % (victim, p), keys)
+        ctx.firewall.isolate_fully(victim, ctx.cluster)
+        ctx.sleep(5)
+        led = ctx.client.leaders(others)
+        t_heal = ctx.ledger.t()
+        dropped = ctx.firewall.dropped()
+        # Answers the victim sent before the rules were in place may still arrive a moment later.
+        acked = ctx.acks_between(fault["t"] + 0.1, t_heal)
+        ctx.note("broker %d: %d packets dropped; the others report leaders %s; acks during the "
+                 "isolation: %s" % (victim, dropped, led, acks_note(acked)))
+        heal = ctx.ledger.heal("remove the isolation of broker %d" % victim)
+        ctx.firewall.clear()
+        if dropped == 0:
+            raise RuntimeError("no packet was dropped: no fault happened")
+        for k in keys:
+            ctx.require(acked.get(k, 0) > 0,
+                        "p%d: nothing acknowledged in the 5 s its leader %d was isolated from "
+                        "everything (the others report its leader as %d)"
+                        % (k, victim, led.get(k, -1)))
+        ctx.wait_whole(heal)
+
+
+@scenario
+def scenario_flapping_partition(ctx):
+    """A partition's leader has its Raft traffic (both ways) cut and restored over and over for
+    ~20 s: cut for 0.3-1.5 s, restored for 0.3-1.5 s (seeded); each cut hits whichever broker
+    leads the partition at that moment, so leadership keeps moving (a cut shorter than an
+    election timeout may leave it where it is). Once (more with --duration)."""
+    use_firewall(ctx)
+    for r in range(rounds_for(ctx, 1, 25)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        victim = ctx.wait_leader(p)
+        _, epochs0 = ctx.client.leaders_and_epochs()
+        # Leadership of every partition may move around: every key is affected.
+        ctx.ledger.fault("flap the raft traffic of p%d's leader for 20 s (broker %d first)"
+                         % (p, victim), list(range(PARTITIONS)))
+        end = now() + 20
+        dropped, schedule = 0, []
+        while now() < end:
+            on_s, off_s = ctx.rng.uniform(0.3, 1.5), ctx.rng.uniform(0.3, 1.5)
+            schedule.append("b%d %.2f/%.2f" % (victim, on_s, off_s))
+            ctx.firewall.isolate(victim, ctx.cluster)
+            ctx.sleep(on_s)
+            dropped += ctx.firewall.dropped()
+            ctx.firewall.clear()
+            ctx.sleep(off_s)
+            victim = ctx.client.leaders().get(p, -1)
+            if victim < 0:
+                victim = int(schedule[-1].split()[0][1:])  # no leader known yet: the same again
+        leaders, epochs1 = ctx.client.leaders_and_epochs()
+        ctx.note("%d cuts (broker on/off s: %s), %d packets dropped; leader epochs %s -> %s, "
+                 "leaders now %s" % (len(schedule), ", ".join(schedule), dropped, epochs0, epochs1,
+                                     leaders))
+        heal = ctx.ledger.heal("stop flapping p%d's leader" % p)
+        if dropped == 0:
+            raise RuntimeError("no packet was dropped: no fault happened")
+        ctx.wait_whole(heal)
+
+
+def strace_counts(path):
+    """(syscalls traced, of them delayed) in an strace -o file."""
+    traced = delayed = 0
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                if b"fdatasync(" in line or b"fsync(" in line:
+                    traced += 1
+                    delayed += b"(DELAYED)" in line
+    except OSError:
+        pass
+    return traced, delayed
+
+
+@scenario
+def scenario_slow_fsync(ctx):
+    """A partition leader's fdatasync/fsync take 100 ms longer (strace -e
+    inject=fdatasync,fsync:delay_enter=100ms) for ~15 s, then strace detaches. Before that,
+    strace is attached for 5 s without injecting anything, because ptrace stops the broker at
+    every syscall (strace cannot use --seccomp-bpf on an attached process): that control phase
+    separates the tracing's own cost from the slow disk's. Acknowledged writes per second and
+    their latency before, in the control phase, with slow syncs and after are noted. Once in
+    CI; with --duration, every second round delays by 1 s instead (beyond the 300-600 ms
+    election timeout: a disk that stalls the leader rather than slowing it)."""
+    reason = strace_reason()
+    if reason:
+        raise Skipped(reason)
+    for r in range(rounds_for(ctx, 1, 30)):
+        ctx.sleep(3)
+        p = r % PARTITIONS
+        leader = ctx.wait_leader(p)
+        keys = ctx.keys_led_by(leader) or [p]
+        t_before = ctx.ledger.t()
+        ctx.sleep(4)
+        t_control = ctx.ledger.t()
+        tracer, _ = attach_strace(ctx, leader, None, "b%d-r%d-control" % (leader, r))
+        ctx.sleep(5)
+        stop_tracer(tracer)
+        t_fault = ctx.ledger.t()
+        delay_ms = 100 if r % 2 == 0 else 1000
+        ctx.ledger.fault("fdatasync/fsync +%d ms on broker %d (leader of p%d)"
+                         % (delay_ms, leader, p), keys)
+        tracer, out = attach_strace(ctx, leader, "delay_enter=%dms" % delay_ms,
+                                    "b%d-r%d" % (leader, r))
+        ctx.sleep(15)
+        if tracer.poll() is not None:
+            raise RuntimeError("strace exited with %s (see strace.stderr)" % tracer.returncode)
+        led = ctx.client.leaders()
+        heal = ctx.ledger.heal("detach strace from broker %d" % leader)
+        stop_tracer(tracer)
+        t_heal = ctx.ledger.t()
+        traced, delayed = strace_counts(out)
+        if delayed == 0:
+            raise RuntimeError("strace delayed no fdatasync/fsync of broker %d: no fault happened"
+                               % leader)
+        ctx.wait_whole(heal)
+        t_whole = ctx.ledger.t()
+        ctx.sleep(4)
+        t_after = ctx.ledger.t()
+        # Every producer has one batch in flight and picks partitions at random, so a slow
+        # partition slows its writes to the others too: compare latencies, not ack counts.
+        rest = [q for q in range(PARTITIONS) if q not in keys]
+        phases = (("before", t_before, t_control), ("traced only", t_control, t_fault),
+                  ("slow fsync", t_fault, t_heal), ("after", t_whole, t_after))
+        for phase, t0, t1 in phases:
+            acked = ctx.acks_between(t0, t1)
+            lat = ["%s: p50 %s ms, p99 %s ms, max %s ms over %d sends"
+                   % (label, p50, p99, worst, n) for label, ks in (("led by %d" % leader, keys),
+                                                                   ("others", rest)) if ks
+                   for n, p50, p99, worst in [ctx.latency_between(t0, t1, ks)]]
+            ctx.note("%s (%.1f s): %.0f acks/s (%s); latency %s"
+                     % (phase, t1 - t0, sum(acked.values()) / max(t1 - t0, 0.001),
+                        acks_note(acked), "; ".join(lat)))
+        ctx.note("broker %d: %d fdatasync/fsync traced in 15 s, %d delayed; leaders at the end "
+                 "of the slow phase %s" % (leader, traced, delayed, led))
+
+
+def least_leading(ctx, candidates):
+    """Of `candidates`, one that leads the fewest partitions (seeded tie-break): a follower
+    fault then touches as few leaderships as possible."""
+    leaders = ctx.client.leaders()
+    load = {b: sum(1 for x in leaders.values() if x == b) for b in candidates}
+    fewest = min(load.values())
+    return ctx.rng.choice(sorted(b for b in candidates if load[b] == fewest))
+
+
+@scenario
+@needs_tmpfs
+def scenario_follower_disk_full(ctx):
+    """leader_disk_full's fault (tmpfs, a fallocate'd file leaving 32 MiB, under skiffd's
+    64 MiB reserve) on a follower of a partition for ~6 s: the follower must refuse appends
+    (it falls out of the partition's in-sync set, or answers STORAGE_FULL for what it leads),
+    the partition must keep being written by its leader and the other follower, and the
+    follower must catch up once the file is deleted; twice."""
+    for r in range(rounds_for(ctx, 2, 15)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        leader = ctx.wait_leader(p)
+        victim = least_leading(ctx, [b for b in BROKERS if b != leader])
+        keys = sorted(set([p] + ctx.keys_led_by(victim)))
+        before = ctx.error_count("STORAGE_FULL")
+        fault = ctx.ledger.fault("fill broker %d's disk (follower of p%d, whose leader is %d)"
+                                 % (victim, p, leader), keys)
+        taken = ctx.disks.fill(victim, 32 << 20)
+        ctx.cleanups.append(lambda v=victim: ctx.disks.free(v))
+        end, out_of_sync_t, in_sync = now() + 6, None, None
+        while now() < end:
+            in_sync = ctx.client.in_sync(p, leader)
+            if out_of_sync_t is None and in_sync is not None and victim not in in_sync:
+                out_of_sync_t = ctx.ledger.t()
+            ctx.sleep(0.25)
+        full = ctx.error_count("STORAGE_FULL") - before
+        t_heal = ctx.ledger.t()
+        acked = ctx.acks_between(fault["t"], t_heal)
+        ctx.note("broker %d: %d MiB taken, %d MiB free; %d STORAGE_FULL answers; out of p%d's "
+                 "in-sync set %s (leader %d's view at the end: %s); acks while full: %s"
+                 % (victim, taken >> 20, TmpfsDisks.free_bytes(ctx.disks.mountpoint[victim]) >> 20,
+                    full, p, "after %.2fs" % (out_of_sync_t - fault["t"]) if out_of_sync_t
+                    else "never", leader, in_sync, acks_note(acked)))
+        heal = ctx.ledger.heal("free broker %d's disk" % victim)
+        ctx.disks.free(victim)
+        if full == 0 and out_of_sync_t is None:
+            raise RuntimeError("broker %d's full disk was never noticed (no STORAGE_FULL, still "
+                               "in p%d's in-sync set): no fault happened" % (victim, p))
+        ctx.require(acked.get(p, 0) > 0,
+                    "p%d: nothing acknowledged in the 6 s only its follower %d's disk was full"
+                    % (p, victim))
+        ctx.wait_whole(heal)
+
+
+@scenario
+@needs_tmpfs
+def scenario_all_disks_full(ctx):
+    """Every broker's disk filled at once (tmpfs, 32 MiB left, under skiffd's 64 MiB reserve)
+    for ~6 s: no replica can append, so nothing may be acknowledged after the writes already
+    under way; then every filler file is deleted and the cluster must heal; twice."""
+    for r in range(rounds_for(ctx, 2, 15)):
+        ctx.sleep(3)
+        before = ctx.error_count("STORAGE_FULL")
+        fault = ctx.ledger.fault("fill every broker's disk", list(range(PARTITIONS)))
+        taken = {b: ctx.disks.fill(b, 32 << 20) for b in BROKERS}
+        for b in BROKERS:
+            ctx.cleanups.append(lambda v=b: ctx.disks.free(v))
+        ctx.sleep(6)
+        full = ctx.error_count("STORAGE_FULL") - before
+        t_heal = ctx.ledger.t()
+        # Writes the leaders had already persisted may still commit in the first moments.
+        settled = ctx.acks_between(fault["t"] + 1, t_heal)
+        ctx.note("taken (MiB) %s, free now %s; %d STORAGE_FULL answers; acks 1-6 s after the "
+                 "fill: %s" % ({b: t >> 20 for b, t in taken.items()},
+                               {b: TmpfsDisks.free_bytes(ctx.disks.mountpoint[b]) >> 20
+                                for b in BROKERS}, full, acks_note(settled)))
+        heal = ctx.ledger.heal("free every broker's disk")
+        for b in BROKERS:
+            ctx.disks.free(b)
+        if full == 0 and sum(settled.values()) > 0:
+            raise RuntimeError("the full disks were never noticed (no STORAGE_FULL, writes kept "
+                               "being acknowledged): no fault happened")
+        ctx.require(sum(settled.values()) == 0,
+                    "%d writes acknowledged 1-6 s after every disk was filled below the reserve "
+                    "(%s)" % (sum(settled.values()), acks_note(settled)))
+        ctx.wait_whole(heal)
+
+
+@scenario
+def scenario_follower_fsync_eio(ctx):
+    """fsync_eio's fault on a follower of a partition: strace fails its every fdatasync/fsync
+    with EIO. It must report NOT_SERVING, any partition it led must be led elsewhere, and the
+    partition must keep being written by its leader and the other follower (a quorum); then
+    strace detaches, the broker is restarted on a healthy disk and must catch up; twice."""
+    reason = strace_reason()
+    if reason:
+        raise Skipped(reason)
+    for r in range(rounds_for(ctx, 2, 20)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        leader = ctx.wait_leader(p)
+        victim = least_leading(ctx, [b for b in BROKERS if b != leader])
+        keys = sorted(set([p] + ctx.keys_led_by(victim)))
+        ctx.ledger.fault("fdatasync/fsync fail with EIO on broker %d (follower of p%d, whose "
+                         "leader is %d)" % (victim, p, leader), keys)
+        t0 = now()
+        tracer, _ = attach_strace(ctx, victim, "error=EIO", "b%d-r%d" % (victim, r))
+        wait_not_serving(ctx, victim, tracer, t0)
+        led = elect_around(ctx, victim)
+        t_window = ctx.ledger.t()
+        ctx.sleep(3)
+        acked = ctx.acks_between(t_window, ctx.ledger.t())
+        in_sync = ctx.client.in_sync(p, led[p])
+        ctx.note("%.2fs after the fault the others report leaders %s; p%d's in-sync set %s; acks "
+                 "in the 3 s after: %s" % (now() - t0, led, p, in_sync, acks_note(acked)))
+        ctx.require(acked.get(p, 0) > 0,
+                    "p%d: nothing acknowledged in 3 s while only its follower %d's syncs failed"
+                    % (p, victim))
+        heal = ctx.ledger.heal("restart broker %d without strace" % victim)
+        restart_without_tracer(ctx, victim, tracer)
+        ctx.wait_whole(heal)
+
+
+@scenario
+def scenario_client_cut(ctx):
+    """Clients cannot reach one broker (iptables on its client port only, both ways) for ~6 s
+    while its Raft traffic flows. Every workload producer keeps one batch in flight on a random
+    partition, so all of them soon wait on a partition the cut broker leads; one more producer
+    per partition, pinned to it, shows what stays writable: every partition the cut broker
+    does not lead must keep being written and consumed, found through the other brokers'
+    metadata. A partition it still leads may be unwritable meanwhile (its availability is
+    noted, not a violation); nothing may be lost. Round 1 cuts the leader of p0, round 2 a
+    follower of p1."""
+    use_firewall(ctx)
+    for q in range(PARTITIONS):
+        pinned = Producer(ctx, PRODUCERS + q, ctx.rng.randrange(1 << 30), only=q)
+        ctx.producers.append(pinned)
+        pinned.start()
+    for r in range(rounds_for(ctx, 2, 10)):
+        ctx.sleep(2)
+        p = r % PARTITIONS
+        leader = ctx.wait_leader(p)
+        victim = leader if r % 2 == 0 else ctx.rng.choice([b for b in BROKERS if b != leader])
+        led_by_victim = ctx.keys_led_by(victim)
+        keys = led_by_victim or list(range(PARTITIONS))
+        fault = ctx.ledger.fault("cut clients off broker %d (%s of p%d; leads %s)"
+                                 % (victim, "leader" if victim == leader else "follower", p,
+                                    led_by_victim), keys)
+        consumed0 = {q: ctx.consumers.position(q) for q in range(PARTITIONS)}
+        ctx.firewall.cut_clients(victim, ctx.cluster)
+        ctx.sleep(6)
+        others = [b for b in BROKERS if b != victim]
+        led = ctx.client.leaders(others)
+        t_heal = ctx.ledger.t()
+        dropped = ctx.firewall.dropped()
+        acked = ctx.acks_between(fault["t"] + 0.1, t_heal)
+        consumed = {q: ctx.consumers.position(q) - consumed0[q] for q in range(PARTITIONS)}
+        ctx.note("broker %d: %d packets dropped; during the cut: acks %s, records consumed %s; "
+                 "the others report leaders %s at its end"
+                 % (victim, dropped, acks_note(acked), acks_note(consumed), led))
+        heal = ctx.ledger.heal("let clients reach broker %d again" % victim)
+        ctx.firewall.clear()
+        if dropped == 0:
+            raise RuntimeError("no packet was dropped: no fault happened")
+        for q in range(PARTITIONS):
+            if q not in led_by_victim and led.get(q) != victim:
+                ctx.require(acked.get(q, 0) > 0 and consumed[q] > 0,
+                            "p%d (led by %d, not by the cut broker %d): %d acks and %d records "
+                            "consumed while clients could not reach broker %d"
+                            % (q, led.get(q, -1), victim, acked.get(q, 0), consumed[q], victim))
+        ctx.wait_whole(heal)
+
+
 # ---- running one scenario ----------------------------------------------------------------------
 
 def final_reads(ctx):
@@ -1729,6 +2159,7 @@ def run_scenario(args, name, seed, procs):
         consumers = Consumers(ctx)
         consumers.start_all()
         producers = [Producer(ctx, i, ctx.rng.randrange(1 << 30)) for i in range(PRODUCERS)]
+        ctx.producers, ctx.consumers = producers, consumers  # a scenario may add producers
         for pr in producers:
             pr.start()
         consumer_chaos = ConsumerChaos(ctx, consumers, random.Random(ctx.rng.randrange(1 << 30)))
@@ -1771,10 +2202,13 @@ def run_scenario(args, name, seed, procs):
                    "drained": drained, "consumers": consumers.sessions(),
                    "acks": ctx.ledger.acks, "faults": ctx.ledger.faults, "heals": ctx.ledger.heals,
                    "consumer_restarts": consumers.restarts, "unreadable": unreadable,
-                   "notes": ctx.notes, "errors": ctx.errors,
+                   "notes": ctx.notes, "unmet": ctx.unmet, "errors": ctx.errors,
                    "read_errors": getattr(ctx, "read_errors", {})}
         verdict = checker.check(history)
         verdict["consumer_restarts"] = consumers.restarts
+        if ctx.unmet:
+            verdict["ok"] = False
+        verdict["unmet"] = list(ctx.unmet)
         with open(os.path.join(root, "history.json"), "w") as f:
             json.dump(history_to_json(history), f)
         status = "PASS" if verdict["ok"] else "FAIL"
@@ -1835,11 +2269,14 @@ def run_scenario(args, name, seed, procs):
                                  "heal_s": [h["s"] for h in verdict["heal_s"]],
                                  "consumer_restarts": verdict["consumer_restarts"],
                                  "produce_errors": ctx.errors, "notes": ctx.notes,
+                                 "unmet": verdict["unmet"],
                                  "final_read_errors": getattr(ctx, "read_errors", {})}),
               flush=True)
         for kind, examples in verdict["examples"].items():
             for e in examples[:5]:
                 print("  %s: %s" % (kind, e), flush=True)
+        for msg in verdict["unmet"]:
+            print("  unmet requirement: %s" % msg, flush=True)
         if status == "FAIL":
             print("  reproduce with: chaos.py run --scenarios %s --seed %d" % (name, seed), flush=True)
     else:
@@ -1969,6 +2406,9 @@ def main():
         with open(args.history) as f:
             h = history_from_json(json.load(f))
         v = checker.check(h)
+        if h.get("unmet"):
+            v["ok"] = False  # the scenario's own liveness requirements (Context.require)
+        v["unmet"] = h.get("unmet", [])
         print(checker.summary_line(h.get("scenario", "?"), h.get("seed", 0), v))
         print(json.dumps(v, indent=1))
         return 0 if v["ok"] else 1
