@@ -22,8 +22,6 @@ struct RaftHost::Group {
   uint64_t term = 0;
   // A Ready obtained but not yet durable (its write failed): retried before anything else.
   std::optional<raft::Ready> unpersisted;
-  // Committed entries of the current Ready through this index were applied before its write.
-  raft::Index applied_early = 0;
   std::optional<raft::ConfState> conf_to_persist;
   bool storage_failed = false;
   GroupHandle handle;
@@ -359,40 +357,6 @@ void RaftHost::WakeQuietFollowers(Worker& worker) {
   }
 }
 
-bool RaftHost::ApplyCommitted(Group* g, const raft::Ready& rd, raft::Index through) {
-  bool applied = false;
-  for (const auto& e : rd.committed_entries) {
-    if (e.index > through) break;
-    if (e.index <= g->applied_early) continue;
-    if (e.type == raft::EntryType::kConfChange) {
-      if (auto cc = raft::DecodeConfChange(e.data.view())) {
-        g->conf_to_persist = g->node->ApplyConfChange(*cc, e.index);
-      }
-    }
-    g->sm->Apply(e);
-    applied = true;
-  }
-  return applied;
-}
-
-void RaftHost::ApplyBeforeWrite(Group* g, const raft::Ready& rd) {
-  // Committed entries are durable on a quorum, so node.h allows applying them before this
-  // Ready's write: a leader then answers its producers without waiting for its own next fsync
-  // (under load every Ready carries new entries to sync). Only entries already in the local
-  // log and not rewritten by this Ready qualify, so nothing is readable (high watermark, reads
-  // from storage) before it is stored here; and not across a snapshot or a change of role or
-  // term, whose callbacks the state machine expects first.
-  if (rd.snapshot || rd.soft_state || rd.committed_entries.empty()) return;
-  if (rd.hard_state && rd.hard_state->term != g->term) return;
-  raft::Index through = g->log->LastIndex();
-  if (!rd.entries.empty()) through = std::min(through, rd.entries.front().index - 1);
-  if (ApplyCommitted(g, rd, through)) {
-    g->sm->OnAppliedBatch();
-    g->applied_early =
-        std::max(g->applied_early, std::min(through, rd.committed_entries.back().index));
-  }
-}
-
 void RaftHost::ProcessReadies(Worker& worker) {
   struct Pending {
     Group* group;
@@ -410,7 +374,6 @@ void RaftHost::ProcessReadies(Worker& worker) {
       group->unpersisted = group->node->HasReady() ? group->node->GetReady() : raft::Ready{};
     }
     raft::Ready& rd = *group->unpersisted;
-    ApplyBeforeWrite(group, rd);
     storage::GroupWrite w;
     w.group = id;
     if (rd.snapshot) {
@@ -499,9 +462,16 @@ void RaftHost::ProcessReadies(Worker& worker) {
         LOG(FATAL) << "group " << g->id << ": cannot restore snapshot: " << s.ToString();
       }
     }
-    if (ApplyCommitted(g, rd, UINT64_MAX)) g->sm->OnAppliedBatch();
+    for (const auto& e : rd.committed_entries) {
+      if (e.type == raft::EntryType::kConfChange) {
+        if (auto cc = raft::DecodeConfChange(e.data.view())) {
+          g->conf_to_persist = g->node->ApplyConfChange(*cc, e.index);
+        }
+      }
+      g->sm->Apply(e);
+    }
+    if (!rd.committed_entries.empty()) g->sm->OnAppliedBatch();
     g->node->Advance(rd);
-    g->applied_early = 0;
     // After Advance: answering a read state may propose (a confirmed produce).
     if (!rd.read_states.empty()) g->sm->OnReadStates(&g->handle, rd.read_states);
     // More may be ready at once (e.g. committed entries beyond the last batch's size limit).

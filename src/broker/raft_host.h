@@ -8,15 +8,13 @@
 //   1. take the inbox (messages from peers, tasks from gRPC handlers) and feed it to the groups
 //   2. tick every awake group when a tick is due
 //   3. collect the Ready of every group that has one and persist them ALL with one
-//      LogStore::Write (group commit: one WriteBatch, one fsync for the whole worker); before
-//      the write, apply the committed entries already stored here (they are durable on a
-//      quorum, so producers need not wait for this fsync)
+//      LogStore::Write (group commit: one WriteBatch, one fsync for the whole worker)
 //   4. send the Ready's messages (grouped per peer broker), tell state machines what became
-//      durable, apply the other committed entries, Advance
+//      durable, apply committed entries, Advance
 //
 // If the write fails (disk full, I/O error) the Readies are kept and retried on the next loop;
-// nothing of them is sent until they are durable, so no promise is made that the disk did not
-// keep. Raft node ids are broker ids.
+// nothing is sent or applied until they are durable, so no promise is made that the disk did
+// not keep. Raft node ids are broker ids.
 //
 // Thread-safety: public methods are thread-safe. Callbacks into a GroupStateMachine run on the
 // owning worker thread.
@@ -181,10 +179,6 @@ class RaftHost {
                         const raft::ConfState& initial, bool quiesce,
                         std::function<void(Status)> done);
   void ProcessReadies(Worker& worker);
-  // Applies rd's committed entries through `through` not applied yet; true if any were.
-  bool ApplyCommitted(Group* g, const raft::Ready& rd, raft::Index through);
-  // Applies, before rd's write, the committed entries that are already stored here.
-  void ApplyBeforeWrite(Group* g, const raft::Ready& rd);
   void WakeQuietFollowers(Worker& worker);
   void PublishLeadership(RaftGroupId id, const raft::SoftState& soft, uint64_t term);
 
