@@ -52,6 +52,13 @@ bool IsRetriableAtLeader(const Status& s) {
   return s.code() == StatusCode::kAborted || s.code() == StatusCode::kUnavailable;
 }
 
+// gRPC sets SO_REUSEPORT on listening sockets by default, so a second broker started on a
+// port already in use would listen next to the first and the kernel would split connections
+// between the two. Refuse the port instead: the second broker fails to start, naming it.
+void ListenExclusively(grpc::ServerBuilder& builder) {
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+}
+
 }  // namespace
 
 Broker::Broker(BrokerOptions options, BrokerTuning tuning)
@@ -96,13 +103,15 @@ Status Broker::Init() {
   {
     grpc::ServerBuilder builder;
     RaftTransport::ConfigureServerBuilder(builder);
+    ListenExclusively(builder);
     builder.AddListeningPort(options_.raft_address, grpc::InsecureServerCredentials(), &raft_port_);
     builder.RegisterService(transport_->service());
     services_.push_back(MakeControlService(this));
     builder.RegisterService(services_.back().get());
     raft_server_ = builder.BuildAndStart();
     if (!raft_server_ || raft_port_ == 0) {
-      return UnavailableError("cannot listen on " + options_.raft_address);
+      return UnavailableError("cannot listen on " + options_.raft_address +
+                              " (in use by another process?)");
     }
   }
 
@@ -123,6 +132,7 @@ Status Broker::Init() {
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(kMaxFetchBytes + (1 << 20));
   builder.SetMaxSendMessageSize(kMaxFetchBytes + (1 << 20));
+  ListenExclusively(builder);
   builder.AddListeningPort(options_.client_address, grpc::InsecureServerCredentials(),
                            &client_port_);
   for (auto& service : MakeClientServices(this)) {
@@ -131,7 +141,8 @@ Status Broker::Init() {
   }
   client_server_ = builder.BuildAndStart();
   if (!client_server_ || client_port_ == 0) {
-    return UnavailableError("cannot listen on " + options_.client_address);
+    return UnavailableError("cannot listen on " + options_.client_address +
+                            " (in use by another process?)");
   }
   if (auto* health = client_server_->GetHealthCheckService()) {
     for (const char* service : {"skiff.v1.ProduceService", "skiff.v1.FetchService",

@@ -26,7 +26,7 @@ namespace skiff::broker {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using testing::FreePort;
+using skiff::testing::ReservePort;
 using testing::MakeBatch;
 using testing::Values;
 
@@ -41,8 +41,8 @@ class BrokerClusterTest : public ::testing::Test {
     for (int i = 1; i <= 3; ++i) {
       BrokerOptions o;
       o.broker_id = i;
-      o.client_address = "127.0.0.1:" + std::to_string(FreePort());
-      o.raft_address = "127.0.0.1:" + std::to_string(FreePort());
+      o.client_address = "127.0.0.1:" + std::to_string(ReservePort());
+      o.raft_address = "127.0.0.1:" + std::to_string(ReservePort());
       o.data_dir = *root_ + "/b" + std::to_string(i);
       o.rack = "r" + std::to_string(i);
       voters.push_back({i, o.raft_address});
@@ -119,7 +119,7 @@ class BrokerClusterTest : public ::testing::Test {
     v1::CreateTopicResponse resp;
     grpc::ClientContext ctx;
     auto s = v1::AdminService::NewStub(Channel(2))->CreateTopic(&ctx, req, &resp);
-    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_TRUE(s.ok()) << "code " << s.error_code() << ": " << s.error_message();
   }
 
   // The leader of a partition, waiting (bounded) for one to be elected.
@@ -770,6 +770,36 @@ TEST_F(BrokerClusterTest, TheMetadataLogIsSnapshottedAndARestartedBrokerRecovers
   EXPECT_TRUE(all_equal());
 }
 
+TEST_F(BrokerClusterTest, ABrokerOnAPortInUseRefusesToStartAndNamesIt) {
+  // A single-voter broker 7 whose Raft port, then client port, broker 1 already listens on.
+  const BrokerOptions& taken = (*brokers_)[0]->options();
+  for (const bool raft_port_taken : {true, false}) {
+    const std::string fresh = "127.0.0.1:" + std::to_string(ReservePort());
+    BrokerOptions o;
+    o.broker_id = 7;
+    o.raft_address = raft_port_taken ? taken.raft_address : fresh;
+    o.client_address = raft_port_taken ? fresh : taken.client_address;
+    o.data_dir = *root_ + (raft_port_taken ? "/b7-raft" : "/b7-client");
+    o.metadata_voters = {{7, o.raft_address}};
+    ASSERT_TRUE(PrepareDataDir(o.data_dir).ok());
+    auto started = Broker::Start(o, Tuning());
+    ASSERT_FALSE(started.ok()) << "broker 7 shares "
+                               << (raft_port_taken ? "the Raft" : "the client")
+                               << " port of broker 1";
+    const std::string& address = raft_port_taken ? taken.raft_address : taken.client_address;
+    EXPECT_NE(started.status().message().find("cannot listen on " + address), std::string::npos)
+        << started.status().ToString();
+  }
+  // Broker 1 kept both ports: clients and peers still reach it.
+  CreateTopic("ports-kept", 1, 3);
+  EXPECT_EQ(ProduceToLeader("ports-kept", 0, MakeBatch({"x"})).error(), v1::ERROR_NONE);
+  v1::MetadataRequest req;
+  v1::MetadataResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(v1::MetadataService::NewStub(Channel(1))->Metadata(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.brokers_size(), 3);
+}
+
 TEST_F(BrokerClusterTest, ABrokerOutsideTheVotersJoinsAsALearnerAndHostsReplicas) {
   CreateTopic("before-join", 1, 3);
   // The voters' metadata logs must no longer start at 1, so that the new broker can only catch
@@ -782,8 +812,8 @@ TEST_F(BrokerClusterTest, ABrokerOutsideTheVotersJoinsAsALearnerAndHostsReplicas
   ASSERT_GT(MetadataLogStart(*(*brokers_)[0]), 1u);
   BrokerOptions o;
   o.broker_id = 4;
-  o.client_address = "127.0.0.1:" + std::to_string(FreePort());
-  o.raft_address = "127.0.0.1:" + std::to_string(FreePort());
+  o.client_address = "127.0.0.1:" + std::to_string(ReservePort());
+  o.raft_address = "127.0.0.1:" + std::to_string(ReservePort());
   o.data_dir = *root_ + "/b4";
   o.rack = "r4";
   o.metadata_voters = *voters_;

@@ -38,7 +38,7 @@ namespace skiff::broker {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using testing::FreePort;
+using skiff::testing::ReservePort;
 using testing::MakeBatch;
 using testing::Values;
 
@@ -92,8 +92,8 @@ class BrokerStorageFaultTest : public ::testing::Test {
       }
       BrokerOptions o;
       o.broker_id = i;
-      o.client_address = "127.0.0.1:" + std::to_string(FreePort());
-      o.raft_address = "127.0.0.1:" + std::to_string(FreePort());
+      o.client_address = "127.0.0.1:" + std::to_string(ReservePort());
+      o.raft_address = "127.0.0.1:" + std::to_string(ReservePort());
       o.data_dir = mount_point + "/data";
       o.rack = "r" + std::to_string(i);
       voters.push_back({i, o.raft_address});

@@ -1,34 +1,17 @@
 // Helpers shared by the in-process broker tests.
 #pragma once
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <string>
 #include <vector>
 
 #include "common/record_batch.h"
+#include "common/reserved_port.h"
 #include "skiff/v1/fetch.pb.h"
 #include "skiff/v1/records.pb.h"
 
 namespace skiff::broker::testing {
-
-// A port that was free a moment ago on 127.0.0.1.
-inline int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // A batch of records with these values (not idempotent unless producer_id >= 0).
 inline v1::RecordBatch MakeBatch(const std::vector<std::string>& values, int64_t producer_id = -1,

@@ -18,26 +18,12 @@
 #include <thread>
 #include <vector>
 
+#include "common/reserved_port.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "skiff/v1/groups.grpc.pb.h"
 #include "skiff/v1/produce.grpc.pb.h"
 
 namespace {
-
-// A port the kernel just handed out, so parallel tests do not collide.
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
-}
 
 struct Child {
   pid_t pid = -1;
@@ -134,9 +120,9 @@ TEST_F(SkiffdProcessTest, BadFlagsAreAOneLineErrorAndNonZeroExit) {
 }
 
 TEST_F(SkiffdProcessTest, ServesTheApiAndHealthThenStopsOnSigterm) {
-  const std::string address = "127.0.0.1:" + std::to_string(FreePort());
+  const std::string address = "127.0.0.1:" + std::to_string(skiff::testing::ReservePort());
   Child child = Start({"--broker_id=1", "--listen=" + address,
-                       "--raft_listen=127.0.0.1:" + std::to_string(FreePort()),
+                       "--raft_listen=127.0.0.1:" + std::to_string(skiff::testing::ReservePort()),
                        "--data_dir=" + (dir_ / "data").string()});
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   ASSERT_TRUE(

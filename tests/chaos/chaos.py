@@ -42,7 +42,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,6 +51,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import checker  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "common"))
+import reserved_ports  # noqa: E402
 
 TOPIC = "chaos"
 PARTITIONS = 3
@@ -87,18 +88,6 @@ def log(msg):
 
 class Interrupted(Exception):
     """SIGINT or SIGTERM: unwind through every finally block."""
-
-
-def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
 
 
 def generate_stubs(proto_dir, out_dir):
@@ -187,7 +176,7 @@ class Cluster:
     def __init__(self, skiffd, root, procs, extra_flags=()):
         self.skiffd, self.root, self.procs = skiffd, root, procs
         self.extra_flags = list(extra_flags)
-        ports = free_ports(6)
+        ports = reserved_ports.reserve_ports(6)
         self.client = {i: "127.0.0.1:%d" % ports[i - 1] for i in BROKERS}
         self.raft_port = {i: ports[i + 2] for i in BROKERS}
         self.voters = ",".join("%d@127.0.0.1:%d" % (i, self.raft_port[i]) for i in BROKERS)

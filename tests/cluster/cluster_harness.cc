@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/reserved_port.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace skiff::testing {
@@ -25,21 +26,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A port the kernel just handed out. Another process could take it before skiffd binds it;
-// rare enough on loopback, and Start() then fails with the broker's log rather than hanging.
+// A port reserved for this process (common/reserved_port.h).
 Result<int> FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return IoError("socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  ::close(fd);
-  if (!ok) return IoError("cannot find a free port");
-  return static_cast<int>(ntohs(addr.sin_port));
+  const int port = ReservePort();
+  if (port < 0) return IoError("cannot reserve a free port on 127.0.0.1");
+  return port;
 }
 
 // Reaps `pid` if it has exited; returns its wait status, or nullopt while it runs.

@@ -18,25 +18,15 @@ grpc_python_plugin: the test is also a client written only from proto/.
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import reserved_ports  # noqa: E402
+
 DEADLINE_S = 240  # the whole test, bounded
-
-
-def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
 
 
 def generate_stubs(proto_dir, out_dir):
@@ -49,7 +39,7 @@ def generate_stubs(proto_dir, out_dir):
 class Cluster:
     def __init__(self, skiffd, root):
         self.skiffd, self.root = skiffd, root
-        ports = free_ports(6)
+        ports = reserved_ports.reserve_ports(6)
         self.client = {i: "127.0.0.1:%d" % ports[i - 1] for i in (1, 2, 3)}
         self.raft = {i: "127.0.0.1:%d" % ports[i + 2] for i in (1, 2, 3)}
         self.voters = ",".join("%d@%s" % (i, self.raft[i]) for i in (1, 2, 3))
