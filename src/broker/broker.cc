@@ -359,6 +359,15 @@ void Broker::ReportLeaderships(const MetadataView& view) {
   // Reports are hints and are repeated until recorded: with no metadata leader known, wait for
   // one rather than hold the maintenance thread (liveness, learners) on a proposal timeout.
   if (metadata_->leader() <= 0) return;
+  // A scan reads every partition's leadership; with thousands of idle partitions it is most
+  // of an idle broker's CPU. Skip it while nothing it reads has changed since a scan that had
+  // nothing (more) to report, but rescan now and then in case a report was lost.
+  const ReportInputs inputs{view, host_->LeadershipGeneration(),
+                            in_sync_generation_.load(std::memory_order_acquire)};
+  const auto now = Clock::now();
+  if (inputs == last_report_inputs_ && now < next_forced_report_) return;
+  next_forced_report_ = now + tuning_.leadership_rescan_interval;
+  last_report_inputs_ = {};
   internal::MetadataCommand command;
   auto* report = command.mutable_report_leaders();
   report->set_broker_id(options_.broker_id);
@@ -386,7 +395,11 @@ void Broker::ReportLeaderships(const MetadataView& view) {
       for (int64_t r : in_sync) l->add_in_sync(r);
     }
   }
-  if (report->leaderships().empty()) return;
+  if (report->leaderships().empty()) {
+    last_report_inputs_ = inputs;
+    return;
+  }
+  // Once recorded, the view changes and the next scan confirms there is nothing left.
   auto r = ProposeMetadata(command, std::chrono::milliseconds(2000));
   if (!r.ok()) {
     LOG_EVERY_N(WARNING, 10) << "broker " << id_ << ": reporting " << report->leaderships_size()
@@ -574,18 +587,23 @@ void Broker::EnforceRetention() {
 }
 
 void Broker::UpdateInSyncReplicas() {
-  std::vector<std::shared_ptr<PartitionReplica>> led;
+  auto led = std::make_shared<std::unordered_map<RaftGroupId, std::shared_ptr<PartitionReplica>>>();
+  std::vector<RaftGroupId> groups;
   {
     std::shared_lock lock(partitions_mu_);
     for (auto& [id, p] : partitions_) {
-      if (p->is_leader() || !p->in_sync().empty()) led.push_back(p);
+      if (p->is_leader() || p->has_in_sync()) {
+        led->emplace(id, p);
+        groups.push_back(id);
+      }
     }
   }
-  for (auto& replica : led) {
-    host_->Run(replica->group(), [replica](GroupHandle* g) {
-      if (g != nullptr) replica->UpdateInSync(g);
-    });
-  }
+  if (groups.empty()) return;
+  host_->RunEach(std::move(groups), [this, led](RaftGroupId id, GroupHandle* g) {
+    if (g != nullptr && led->at(id)->UpdateInSync(g)) {
+      in_sync_generation_.fetch_add(1, std::memory_order_release);
+    }
+  });
 }
 
 void Broker::RebalanceLeaders(const MetadataView& view) {

@@ -54,6 +54,9 @@ struct BrokerTuning {
   std::chrono::milliseconds leader_rebalance_interval{30000};
   // How often a leader recomputes its partitions' in-sync replicas (Metadata, DescribeCluster).
   std::chrono::milliseconds in_sync_check_interval{1000};
+  // A broker records its leaderships and in-sync sets in the metadata group when they change;
+  // it also rescans them this often in case a report was lost.
+  std::chrono::milliseconds leadership_rescan_interval{10000};
   // Every replica of the metadata group snapshots its state after this many applied entries
   // and drops its log but the last metadata_log_keep_entries.
   uint64_t metadata_snapshot_entries = 1000;
@@ -169,6 +172,17 @@ class Broker {
   std::chrono::steady_clock::time_point next_retention_{};  // maintenance thread only
   std::chrono::steady_clock::time_point next_rebalance_{};  // maintenance thread only
   std::chrono::steady_clock::time_point next_in_sync_{};    // maintenance thread only
+  // What ReportLeaderships read at its last scan that had nothing to report (maintenance
+  // thread only): the metadata view and the generations of leaderships and in-sync sets.
+  struct ReportInputs {
+    MetadataView view;
+    uint64_t leadership_generation = 0;
+    uint64_t in_sync_generation = 0;
+    bool operator==(const ReportInputs&) const = default;
+  };
+  ReportInputs last_report_inputs_;
+  std::chrono::steady_clock::time_point next_forced_report_{};
+  std::atomic<uint64_t> in_sync_generation_{0};  // grows when a replica's in-sync set changes
   std::mutex compact_mu_;
   std::vector<RaftGroupId> to_compact_;  // guarded by compact_mu_: retention freed a prefix
   // Metadata leader: when each broker was first seen registered (maintenance thread only).

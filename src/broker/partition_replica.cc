@@ -304,7 +304,7 @@ void PartitionReplica::OnSoftState(const raft::SoftState& soft, raft::Term term)
   leading_ = leading;
 }
 
-void PartitionReplica::UpdateInSync(GroupHandle* handle) {
+bool PartitionReplica::UpdateInSync(GroupHandle* handle) {
   std::vector<int64_t> in_sync;
   if (handle->node->IsLeader()) {
     const raft::NodeStatus status = handle->node->GetStatus();
@@ -320,12 +320,19 @@ void PartitionReplica::UpdateInSync(GroupHandle* handle) {
     previous_commit_ = 0;
   }
   std::lock_guard lock(in_sync_mu_);
+  if (in_sync == in_sync_) return false;
   in_sync_ = std::move(in_sync);
+  return true;
 }
 
 std::vector<int64_t> PartitionReplica::in_sync() const {
   std::lock_guard lock(in_sync_mu_);
   return in_sync_;
+}
+
+bool PartitionReplica::has_in_sync() const {
+  std::lock_guard lock(in_sync_mu_);
+  return !in_sync_.empty();
 }
 
 void PartitionReplica::SetRetention(int64_t retention_ms, int64_t retention_bytes) {

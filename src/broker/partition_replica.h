@@ -68,9 +68,12 @@ class PartitionReplica {
   // Worker thread, on the leader: recomputes the in-sync replicas — those whose log holds
   // everything that was committed at the previous check (so a follower that keeps up with a
   // steady stream of writes stays in sync, and one that stopped drops out within two checks).
-  void UpdateInSync(GroupHandle* handle);
+  // Returns whether the set changed.
+  bool UpdateInSync(GroupHandle* handle);
   // Any thread: the last in-sync set computed while this replica led (empty otherwise).
   std::vector<int64_t> in_sync() const;
+  // Any thread: whether in_sync() is non-empty (without copying it).
+  bool has_in_sync() const;
 
   // Any thread. The topic's retention (from its effective config; -1 = unlimited).
   void SetRetention(int64_t retention_ms, int64_t retention_bytes);

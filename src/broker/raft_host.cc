@@ -109,9 +109,11 @@ void RaftHost::Stop() {
   }
 }
 
-RaftHost::Worker& RaftHost::WorkerFor(RaftGroupId id) {
-  return *workers_[std::hash<uint64_t>()(id.value()) % workers_.size()];
+size_t RaftHost::WorkerIndex(RaftGroupId id) const {
+  return std::hash<uint64_t>()(id.value()) % workers_.size();
 }
+
+RaftHost::Worker& RaftHost::WorkerFor(RaftGroupId id) { return *workers_[WorkerIndex(id)]; }
 
 void RaftHost::Post(Worker& worker, std::function<void()> task) {
   {
@@ -203,7 +205,9 @@ void RaftHost::RemoveGroup(RaftGroupId id) {
     group_count_.fetch_sub(1);
     {
       std::lock_guard lock(leadership_mu_);
-      leadership_.erase(id);
+      if (leadership_.erase(id) > 0) {
+        leadership_generation_.fetch_add(1, std::memory_order_release);
+      }
     }
     if (auto s = store_->DropGroup(id); !s.ok()) {
       LOG(ERROR) << "group " << id << ": cannot delete its log: " << s.ToString();
@@ -220,6 +224,28 @@ void RaftHost::Run(RaftGroupId id, std::function<void(GroupHandle*)> fn) {
     // The task may have proposed, campaigned or woken the group; it is checked this loop.
     worker.Touch(it->second.get());
   });
+}
+
+void RaftHost::RunEach(std::vector<RaftGroupId> ids,
+                       std::function<void(RaftGroupId, GroupHandle*)> fn) {
+  std::vector<std::vector<RaftGroupId>> per_worker(workers_.size());
+  for (RaftGroupId id : ids) per_worker[WorkerIndex(id)].push_back(id);
+  auto shared_fn = std::make_shared<std::function<void(RaftGroupId, GroupHandle*)>>(std::move(fn));
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    if (per_worker[i].empty()) continue;
+    Worker& worker = *workers_[i];
+    Post(worker, [&worker, ids = std::move(per_worker[i]), shared_fn] {
+      for (RaftGroupId id : ids) {
+        auto it = worker.groups.find(id);
+        if (it == worker.groups.end()) {
+          (*shared_fn)(id, nullptr);
+          continue;
+        }
+        (*shared_fn)(id, &it->second->handle);
+        worker.Touch(it->second.get());
+      }
+    });
+  }
 }
 
 void RaftHost::Deliver(BrokerId from, std::vector<GroupMessage> messages) {
@@ -271,7 +297,11 @@ std::vector<RaftGroupId> RaftHost::LedGroups() const {
 
 void RaftHost::PublishLeadership(RaftGroupId id, const raft::SoftState& soft, uint64_t term) {
   std::lock_guard lock(leadership_mu_);
-  leadership_[id] = Leadership{BrokerId(soft.leader), term};
+  const Leadership now{BrokerId(soft.leader), term};
+  auto [it, inserted] = leadership_.try_emplace(id, now);
+  if (!inserted && it->second.leader == now.leader && it->second.term == now.term) return;
+  it->second = now;
+  leadership_generation_.fetch_add(1, std::memory_order_release);
 }
 
 void RaftHost::WorkerLoop(Worker& worker) {
@@ -279,8 +309,11 @@ void RaftHost::WorkerLoop(Worker& worker) {
   std::vector<std::function<void()>> tasks;
   while (!stopping_.load()) {
     {
+      // With every group quiet there is nothing to tick: sleep until the next check for
+      // silent leaders (or until work arrives) instead of waking at every tick.
+      const bool idle = worker.awake.empty() && worker.retry.empty();
       std::unique_lock lock(worker.mu);
-      worker.cv.wait_until(lock, worker.next_tick, [&] {
+      worker.cv.wait_until(lock, idle ? worker.next_wake_check : worker.next_tick, [&] {
         return stopping_.load() || !worker.inbox.empty() || !worker.tasks.empty() ||
                !worker.dirty.empty();
       });
@@ -341,6 +374,9 @@ void RaftHost::WorkerLoop(Worker& worker) {
 
 void RaftHost::WakeQuietFollowers(Worker& worker) {
   const auto now = Clock::now();
+  // Whether each leader broker went silent, asked of the transport once per broker (not once
+  // per group: thousands of quiet groups share a handful of leaders).
+  std::unordered_map<raft::NodeId, bool> silent;
   for (auto& [id, g] : worker.groups) {
     if (!g->node->Quiesced() || g->soft.role == raft::Role::kLeader) continue;
     const raft::NodeId leader = g->node->Leader();
@@ -349,8 +385,12 @@ void RaftHost::WakeQuietFollowers(Worker& worker) {
       worker.Touch(g.get());
       continue;
     }
-    auto heard = transport_->LastReceived(BrokerId(leader));
-    if (!heard || now - *heard > options_.peer_silence_wake) {
+    auto [known, inserted] = silent.try_emplace(leader, false);
+    if (inserted) {
+      auto heard = transport_->LastReceived(BrokerId(leader));
+      known->second = !heard || now - *heard > options_.peer_silence_wake;
+    }
+    if (known->second) {
       g->node->Wake();
       worker.Touch(g.get());
     }

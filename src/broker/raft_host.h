@@ -152,6 +152,10 @@ class RaftHost {
 
   // Runs fn on the group's worker; fn gets nullptr when the group is not hosted here.
   void Run(RaftGroupId id, std::function<void(GroupHandle*)> fn);
+  // Runs fn for each group on that group's worker, as one task per worker: a periodic sweep
+  // over thousands of groups would otherwise wake the workers thousands of times. fn runs on
+  // several workers at once (so must be thread-safe) and gets nullptr for a group not hosted.
+  void RunEach(std::vector<RaftGroupId> ids, std::function<void(RaftGroupId, GroupHandle*)> fn);
 
   // Inbound from the transport (any thread).
   void Deliver(BrokerId from, std::vector<GroupMessage> messages);
@@ -164,6 +168,11 @@ class RaftHost {
     uint64_t term = 0;
   };
   std::optional<Leadership> LeaderOf(RaftGroupId id) const;
+  // Grows whenever some group's leader or term changes, so that a caller can skip a scan of
+  // every group's leadership when nothing changed since its last one.
+  uint64_t LeadershipGeneration() const {
+    return leadership_generation_.load(std::memory_order_acquire);
+  }
   // Groups this broker currently leads.
   std::vector<RaftGroupId> LedGroups() const;
   size_t group_count() const { return group_count_.load(); }
@@ -172,6 +181,7 @@ class RaftHost {
   struct Group;
   struct Worker;
 
+  size_t WorkerIndex(RaftGroupId id) const;
   Worker& WorkerFor(RaftGroupId id);
   void Post(Worker& worker, std::function<void()> task);
   void WorkerLoop(Worker& worker);
@@ -193,6 +203,7 @@ class RaftHost {
 
   mutable std::mutex leadership_mu_;
   std::unordered_map<RaftGroupId, Leadership> leadership_;  // guarded
+  std::atomic<uint64_t> leadership_generation_{0};
 };
 
 }  // namespace skiff::broker

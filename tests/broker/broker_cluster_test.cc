@@ -75,6 +75,8 @@ class BrokerClusterTest : public ::testing::Test {
     tuning.liveness_timeout = std::chrono::milliseconds(1500);
     tuning.leader_rebalance_interval = std::chrono::milliseconds(500);
     tuning.in_sync_check_interval = std::chrono::milliseconds(200);
+    // Reports of leaderships and in-sync sets must follow their changes, not a periodic rescan.
+    tuning.leadership_rescan_interval = std::chrono::minutes(10);
     // Snapshots of the metadata group, and the log dropped behind them, happen within a few
     // commands, so restarts and joins below go through them.
     tuning.metadata_snapshot_entries = 10;
