@@ -77,7 +77,9 @@ void RaftNode::SetConf(const ConfState& conf) {
     it->second.is_learner = learner;
     if (inserted && id == config_.id) {
       it->second.recent_active = true;
-      if (role_ == Role::kLeader) it->second.match = log_.StableLastIndex();
+      if (role_ == Role::kLeader && !config_.async_storage_writes) {
+        it->second.match = log_.StableLastIndex();
+      }
     }
   };
   for (NodeId v : voters_) add(v, false);

@@ -147,7 +147,8 @@ void RaftNode::BecomeLeader() {
   role_ = Role::kLeader;
   auto self = progress_.find(config_.id);
   SKIFF_ASSERT(self != progress_.end());
-  self->second.match = log_.StableLastIndex();
+  // With async writes what was written may not be durable yet: OnDurable says what is.
+  self->second.match = config_.async_storage_writes ? 0 : log_.StableLastIndex();
   self->second.next = log_.LastIndex() + 1;
   // Conservatively treat any conf change in the uncommitted tail as pending.
   pending_conf_index_ = log_.LastIndex();
@@ -475,12 +476,23 @@ void RaftNode::Advance(const Ready& rd) {
   if (!rd.entries.empty()) log_.StableTo(rd.entries.back().index, rd.entries.back().term);
   if (!rd.committed_entries.empty()) log_.AppliedTo(rd.committed_entries.back().index);
   SKIFF_ASSERT(log_.applied() <= log_.committed());
-  if (role_ == Role::kLeader) {
+  if (role_ == Role::kLeader && !config_.async_storage_writes) {
     // Our own entries count towards the quorum only now that they are durable.
     auto self = progress_.find(config_.id);
     if (self != progress_.end() && self->second.MaybeUpdate(log_.StableLastIndex())) {
       if (MaybeCommit()) pending_commit_broadcast_ = true;
     }
+  }
+  CheckInvariants();
+}
+
+void RaftNode::OnDurable(Index index, Term term) {
+  if (!config_.async_storage_writes || role_ != Role::kLeader) return;
+  // Only entries handed to storage can be durable, and only the ones still in our log count.
+  if (index > log_.StableLastIndex() || !log_.MatchTerm(index, term)) return;
+  auto self = progress_.find(config_.id);
+  if (self != progress_.end() && self->second.MaybeUpdate(index)) {
+    if (MaybeCommit()) pending_commit_broadcast_ = true;
   }
   CheckInvariants();
 }

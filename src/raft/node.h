@@ -42,6 +42,18 @@
 //   * rd.committed_entries are durable on a quorum; applying them before step 1 finishes is
 //     allowed (they are already durable elsewhere) but this host keeps the simple order above.
 //
+// ASYNC STORAGE WRITES (Config.async_storage_writes), so that a host can overlap one Ready's
+// fsync with the next Readies' writes instead of waiting for it:
+//   * Advance(rd) may be called once rd's writes are issued, in order, and readable through
+//     LogStorage, before they are durable. Writes must become durable in the order issued.
+//   * Every message of rd other than the leader's early kAppend/kHeartbeat/kSnapshot is held
+//     until rd's writes and every earlier write are durable, then sent in order. This holds for
+//     a Ready that writes nothing too: its acknowledgements may speak of entries an earlier,
+//     still unsynced Ready wrote (a follower re-acknowledging a retransmitted append).
+//   * When a write that stored entries becomes durable, the host calls OnDurable(index, term)
+//     of its last entry. Only then does a leader count those entries towards the commit
+//     quorum; a new leader counts none of its log until OnDurable reaches its term's no-op.
+//
 // Thread-safety: none. One thread drives one node at a time (the host may move a node between
 // threads across calls, with a happens-before edge). Thousands of nodes per process are
 // expected: an idle node holds no timers, only counters, and a quiesced one sends nothing.
@@ -100,6 +112,10 @@ struct Config {
   // then stops heartbeating; followers that receive it stop their election timers. Any message,
   // proposal or Wake() resumes normal operation. 0 disables quiescence.
   int quiesce_after_ticks = 0;
+
+  // Asynchronous storage writes (see ASYNC STORAGE WRITES above): Advance means "written, not
+  // yet durable", and the leader counts its own entries only once OnDurable reports them.
+  bool async_storage_writes = false;
 
   // Seed of the node's private PRNG (election timeout jitter). Same seed + same inputs =>
   // same outputs; the simulator relies on this.
@@ -194,9 +210,13 @@ class Node {
 
   virtual bool HasReady() const = 0;
   virtual Ready GetReady() = 0;
-  // Acknowledges that everything `ready` asked to persist is durable and its committed entries
+  // Acknowledges that everything `ready` asked to persist is durable (with
+  // Config.async_storage_writes: written and readable, durable later) and its committed entries
   // were applied. Must be called with the Ready last returned, before the next GetReady.
   virtual void Advance(const Ready& ready) = 0;
+  // Config.async_storage_writes only: every write up to the one that stored entry `index` of
+  // `term` is durable. Reports for entries since overwritten are ignored.
+  virtual void OnDurable(Index index, Term term) = 0;
 
   virtual NodeStatus GetStatus() const = 0;
   virtual bool IsLeader() const = 0;

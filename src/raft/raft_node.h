@@ -63,6 +63,7 @@ class RaftNode final : public Node {
   bool HasReady() const override;
   Ready GetReady() override;
   void Advance(const Ready& ready) override;
+  void OnDurable(Index index, Term term) override;
   NodeStatus GetStatus() const override;
   bool IsLeader() const override { return role_ == Role::kLeader; }
   NodeId Leader() const override { return lead_; }

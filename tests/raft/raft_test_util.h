@@ -28,6 +28,10 @@ struct Peer {
   Index applied_index = 0;
   std::vector<ReadState> read_states;
   std::vector<SoftState> soft_states;
+  // Config.async_storage_writes: the last entry of each write not yet reported durable, and
+  // whether Drain reports each write durable at once (as a host whose fsyncs are instant).
+  std::vector<std::pair<Index, Term>> not_durable;
+  bool durable_at_once = true;
 };
 
 inline Config DefaultConfig(NodeId id) {
@@ -117,8 +121,19 @@ class Cluster {
       }
       for (const ReadState& rs : rd.read_states) p.read_states.push_back(rs);
       p.node->Advance(rd);
+      if (p.config.async_storage_writes && !rd.entries.empty()) {
+        p.not_durable.emplace_back(rd.entries.back().index, rd.entries.back().term);
+        if (p.durable_at_once) MakeDurable(id);
+      }
     }
     return out;
+  }
+
+  // Config.async_storage_writes: reports every write of node `id` durable, in order.
+  void MakeDurable(NodeId id) {
+    Peer& p = peer(id);
+    for (auto [index, term] : p.not_durable) p.node->OnDurable(index, term);
+    p.not_durable.clear();
   }
 
   bool Blocked(const Message& m) const {

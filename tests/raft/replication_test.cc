@@ -68,6 +68,55 @@ TEST(ReplicationTest, LeaderCountsItselfOnlyAfterAdvance) {
   c.Heal();
 }
 
+TEST(ReplicationTest, AsyncWritesLeaderCountsItselfOnlyOnceDurable) {
+  Cluster c({1, 2, 3}, [](Config& cfg) { cfg.async_storage_writes = true; });
+  c.Elect(1);
+  c.peer(1).durable_at_once = false;
+  c.Cut(1, 3);
+  const Index idx = c.Propose(1, "x");
+  c.Stabilize();  // written and Advanced by the leader, acknowledged by follower 2
+  EXPECT_EQ(c.peer(1).storage.LastIndex(), idx);
+  EXPECT_LT(c.CommitOf(1), idx) << "follower 2 alone is not a quorum until the leader's write "
+                                   "is durable";
+  // A report for an entry of another term is not about this log.
+  c.node(1)->OnDurable(idx, c.TermOf(1) + 1);
+  EXPECT_LT(c.CommitOf(1), idx);
+  c.MakeDurable(1);
+  EXPECT_EQ(c.CommitOf(1), idx);
+  c.Heal();
+  c.Stabilize();
+  for (NodeId id : c.ids()) EXPECT_EQ(c.AppliedData(id), std::vector<std::string>{"x"});
+}
+
+TEST(ReplicationTest, AsyncWritesNewLeaderCommitsItsNoOpOnlyOnceDurable) {
+  Cluster c({1, 2, 3}, [](Config& cfg) { cfg.async_storage_writes = true; });
+  c.Elect(1);
+  c.Propose(1, "a");
+  c.Stabilize();
+  // Node 2 takes over (node 3 cut off, so node 1's acknowledgement and node 2's own make the
+  // quorum); its no-op, written and Advanced, counts only once OnDurable says so.
+  c.peer(2).durable_at_once = false;
+  c.Isolate(3);
+  ASSERT_TRUE(c.node(1)->TransferLeadership(2).ok());
+  c.Stabilize();
+  ASSERT_TRUE(c.node(2)->IsLeader());
+  const Index noop = c.LastOf(2);
+  EXPECT_LT(c.CommitOf(2), noop) << "leader 2 counted its own unreported no-op";
+  c.MakeDurable(2);
+  EXPECT_EQ(c.CommitOf(2), noop);
+  c.Heal();
+}
+
+TEST(ReplicationTest, OnDurableIsIgnoredWithSynchronousWrites) {
+  Cluster c({1});
+  c.Elect(1);
+  const Index idx = c.Propose(1, "x");
+  c.node(1)->OnDurable(idx, c.TermOf(1));
+  EXPECT_LT(c.CommitOf(1), idx) << "only Advance makes a synchronous write count";
+  c.Stabilize();
+  EXPECT_EQ(c.CommitOf(1), idx);
+}
+
 TEST(ReplicationTest, ProposalsAreBatchedIntoOneAppend) {
   Cluster c({1, 2, 3});
   c.Elect(1);

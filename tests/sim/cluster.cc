@@ -170,7 +170,12 @@ void Cluster::HandleReady(SimNode& n) {
         (rd.snapshot.has_value() || !rd.entries.empty() || rd.hard_state.has_value())) {
       stats_.unsynced_persists++;
     }
-    if (rd.must_sync && !config_.lying_disk) {
+    const bool async = config_.raft.async_storage_writes;
+    const bool wrote = rd.snapshot.has_value() || !rd.entries.empty() || rd.hard_state.has_value();
+    if (async && wrote) n.unsynced = true;
+    // The broken host of the checker self-test holds nothing back.
+    const bool hold = async && !config_.async_acks_before_sync && n.unsynced;
+    if (rd.must_sync && !config_.lying_disk && !async) {
       s = n.storage.Sync();
       if (!s.ok()) {
         checker_->Fail("node " + std::to_string(n.id) + " sync failed: " + s.ToString());
@@ -183,14 +188,21 @@ void Cluster::HandleReady(SimNode& n) {
       checker_->OnBecameLeader(n.id, term, *n.storage.visible());
     }
 
-    // 2. Send.
+    // 2. Send (async writes: once everything written so far is durable, see node.h).
     for (raft::Message& m : rd.messages) {
       if (m.from != n.id) {
         checker_->Fail("node " + std::to_string(n.id) + " sent a message from node " +
                        std::to_string(m.from));
         return;
       }
-      network_.Send(std::move(m), now_ticks_);
+      if (hold) {
+        n.held.push_back(std::move(m));
+      } else {
+        network_.Send(std::move(m), now_ticks_);
+      }
+    }
+    if (async && !rd.entries.empty()) {
+      n.not_durable.emplace_back(rd.entries.back().index, rd.entries.back().term);
     }
 
     // 3. Apply.
@@ -227,6 +239,9 @@ void Cluster::HandleReady(SimNode& n) {
 
     if (n.stop_after_ready) {
       // The host stops serving a replica once it applied its own removal.
+      n.held.clear();
+      n.not_durable.clear();
+      n.unsynced = false;
       Status synced = n.storage.Sync();
       if (!synced.ok()) checker_->Fail("sync at shutdown failed: " + synced.ToString());
       n.node.reset();
@@ -284,10 +299,33 @@ void Cluster::Drain(raft::NodeId id) {
   if (n.state == NodeState::kUp) HandleReady(n);
 }
 
+void Cluster::SyncAsyncWrites(SimNode& n) {
+  if (n.state != NodeState::kUp || !n.unsynced) return;
+  if (!config_.lying_disk) {
+    Status s = n.storage.Sync();
+    if (!s.ok()) {
+      checker_->Fail("node " + std::to_string(n.id) + " sync failed: " + s.ToString());
+      return;
+    }
+  }
+  stats_.async_syncs++;
+  n.unsynced = false;
+  std::vector<raft::Message> held;
+  held.swap(n.held);
+  for (raft::Message& m : held) network_.Send(std::move(m), now_ticks_);
+  std::vector<std::pair<raft::Index, raft::Term>> durable;
+  durable.swap(n.not_durable);
+  for (auto [index, term] : durable) n.node->OnDurable(index, term);
+  HandleReady(n);
+}
+
 void Cluster::Tick() {
   now_ticks_++;
   for (raft::NodeId id = 1; id <= config_.max_node_id; id++) {
     SimNode& n = node(id);
+    if (n.state != NodeState::kUp) continue;
+    // An fsync takes a random part of a tick or a few ticks; writes keep being issued meanwhile.
+    if (n.unsynced && random_->OneIn(2)) SyncAsyncWrites(n);
     if (n.state != NodeState::kUp) continue;
     n.tick_credit += n.rate_eighths;
     for (int i = 0; i < 16 && n.tick_credit >= 8 && n.state == NodeState::kUp; i++) {
@@ -366,6 +404,10 @@ void Cluster::Crash(raft::NodeId id) {
   SimNode& n = node(id);
   if (n.state != NodeState::kUp) return;
   n.node.reset();
+  // Unsynced writes may be lost; the messages that waited for them were never sent.
+  n.held.clear();
+  n.not_durable.clear();
+  n.unsynced = false;
   Status s = n.storage.Crash(random_);
   if (!s.ok()) checker_->Fail("crash recovery of node storage failed: " + s.ToString());
   n.sm = n.storage.durable_state_machine();

@@ -52,6 +52,7 @@ struct ClusterConfig {
   // Sometimes crash a leader right after it sent appends, before its own write (the
   // randomized runs; scripted scenarios keep their nodes up unless they crash them).
   bool crash_after_early_send = false;
+  bool async_acks_before_sync = false;  // checker self-test: see SimOptions
 };
 
 struct SimNode {
@@ -65,6 +66,11 @@ struct SimNode {
   uint64_t tick_credit = 0;
   uint64_t incarnation = 0;
   bool stop_after_ready = false;  // applied its own removal
+  // raft.async_storage_writes: Readies are Advanced once written; their messages and the
+  // OnDurable reports of their entries wait here until the storage's next sync.
+  std::vector<raft::Message> held;
+  std::vector<std::pair<raft::Index, raft::Term>> not_durable;
+  bool unsynced = false;  // something was written since the last sync
 };
 
 struct ClusterStats {
@@ -78,6 +84,7 @@ struct ClusterStats {
   uint64_t entries_applied = 0;
   uint64_t readies = 0;
   uint64_t unsynced_persists = 0;  // Readies that persisted something without must_sync
+  uint64_t async_syncs = 0;        // syncs that released held messages (async writes)
 };
 
 class Cluster {
@@ -129,6 +136,9 @@ class Cluster {
  private:
   void CreateNode(SimNode& n, bool bootstrap);
   void HandleReady(SimNode& n);
+  // Async writes: syncs n's storage, then sends its held messages and reports its writes
+  // durable, in order.
+  void SyncAsyncWrites(SimNode& n);
   void Deliver(const raft::Message& m);
   void Undeliverable(const raft::Message& m);
   // Reports snapshots the network lost to their senders.

@@ -8,7 +8,7 @@
 // Flags: --seed (first seed, default 1), --seeds (count; default 1, or unbounded with
 // --time_limit_s), --steps (default 5000), --nodes (3, 5, or 0 = chosen per seed; default 0),
 // --time_limit_s, --unsafe=<commit_on_minority|vote_ignores_log|vote_ignores_term|lying_disk|
-// none>,
+// async_acks_before_sync|none>, --async_writes=<-1|0|1> (Raft async storage writes; -1: per seed),
 // --liveness=<true|false>, --trace, --max_failures (stop after this many; default 20).
 //
 // Prints every failing seed with a one-line replay command, then a summary: seeds run,
@@ -80,6 +80,12 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "unknown --unsafe knob: %s\n", v.c_str());
         return 2;
       }
+    } else if (FlagValue(argv[i], "--async_writes", &v)) {
+      if (v != "-1" && v != "0" && v != "1") {
+        std::fprintf(stderr, "--async_writes must be -1, 0 or 1\n");
+        return 2;
+      }
+      options.async_writes = std::stoi(v);
     } else if (FlagValue(argv[i], "--liveness", &v)) {
       options.liveness = v != "false" && v != "0";
     } else if (FlagValue(argv[i], "--trace", &v)) {
@@ -104,7 +110,7 @@ int main(int argc, char** argv) {
   uint64_t committed_total = 0;
   // Coverage: how many runs exercised each kind of event at least once, and totals.
   uint64_t runs_with_crash = 0, runs_with_snapshot = 0, runs_with_confchange = 0,
-           runs_with_read = 0, runs_with_unsynced = 0, runs_multi_leader = 0;
+           runs_with_read = 0, runs_with_unsynced = 0, runs_multi_leader = 0, runs_async = 0;
   uint64_t crashes_total = 0, snapshots_total = 0, confchanges_total = 0, reads_total = 0;
   uint64_t early_crashes_total = 0;
   double next_progress_s = 60;
@@ -121,6 +127,7 @@ int main(int argc, char** argv) {
     runs_with_confchange += r.conf_changes_applied > 0;
     runs_with_read += r.reads_checked > 0;
     runs_with_unsynced += r.unsynced_persists > 0;
+    runs_async += r.async_syncs > 0;
     runs_multi_leader += r.leaders_elected > 1;
     crashes_total += r.crashes;
     early_crashes_total += r.crashes_before_leader_write;
@@ -131,7 +138,8 @@ int main(int argc, char** argv) {
       std::printf(
           "seed %llu: %s%s\n  steps=%llu ticks=%llu leaders=%llu max_term=%llu committed=%llu "
           "proposals=%llu/%llu reads=%llu crashes=%llu snapshots=%llu confchanges=%llu "
-          "msgs=%llu unsynced_persists=%llu liveness_ticks=%llu fingerprint=%016llx\n",
+          "msgs=%llu unsynced_persists=%llu async_syncs=%llu liveness_ticks=%llu "
+          "fingerprint=%016llx\n",
           static_cast<unsigned long long>(options.seed),
           r.ok ? "ok" : "FAILED: ", r.failure.c_str(), static_cast<unsigned long long>(r.steps_run),
           static_cast<unsigned long long>(r.ticks),
@@ -146,6 +154,7 @@ int main(int argc, char** argv) {
           static_cast<unsigned long long>(r.conf_changes_applied),
           static_cast<unsigned long long>(r.messages_sent),
           static_cast<unsigned long long>(r.unsynced_persists),
+          static_cast<unsigned long long>(r.async_syncs),
           static_cast<unsigned long long>(r.liveness_ticks),
           static_cast<unsigned long long>(r.fingerprint));
       if (!r.ok) {
@@ -175,14 +184,15 @@ int main(int argc, char** argv) {
   if (run > 1) {
     std::printf(
         "coverage: runs with crash %llu, snapshot installed %llu, conf change %llu, read %llu, "
-        "unsynced write %llu, >1 leader %llu; totals: crashes %llu, snapshots installed %llu, "
-        "conf changes applied %llu, reads checked %llu, leader crashes between sending appends "
-        "and writing them %llu\n",
+        "unsynced write %llu, async storage writes %llu, >1 leader %llu; totals: crashes %llu, "
+        "snapshots installed %llu, conf changes applied %llu, reads checked %llu, leader crashes "
+        "between sending appends and writing them %llu\n",
         static_cast<unsigned long long>(runs_with_crash),
         static_cast<unsigned long long>(runs_with_snapshot),
         static_cast<unsigned long long>(runs_with_confchange),
         static_cast<unsigned long long>(runs_with_read),
         static_cast<unsigned long long>(runs_with_unsynced),
+        static_cast<unsigned long long>(runs_async),
         static_cast<unsigned long long>(runs_multi_leader),
         static_cast<unsigned long long>(crashes_total),
         static_cast<unsigned long long>(snapshots_total),

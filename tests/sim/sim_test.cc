@@ -103,7 +103,8 @@ TEST_P(SimCheckerSelfTest, UnsafeRaftIsCaught) {
 
 INSTANTIATE_TEST_SUITE_P(sim, SimCheckerSelfTest,
                          testing::Values("commit_on_minority", "vote_ignores_log",
-                                         "vote_ignores_term", "lying_disk"),
+                                         "vote_ignores_term", "lying_disk",
+                                         "async_acks_before_sync"),
                          [](const testing::TestParamInfo<std::string>& info) {
                            return info.param;
                          });

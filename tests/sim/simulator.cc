@@ -133,6 +133,9 @@ class Simulation {
     r.max_inflight_appends = random_.OneIn(3) ? static_cast<int>(random_.Between(1, 4)) : 64;
     r.max_uncommitted_bytes = random_.OneIn(4) ? random_.Between(512, 8192) : 0;
     r.quiesce_after_ticks = random_.OneIn(4) ? static_cast<int>(random_.Between(5, 40)) : 0;
+    const bool async_drawn = random_.OneIn(2);
+    r.async_storage_writes = options_.async_writes < 0 ? async_drawn : options_.async_writes == 1;
+    c.async_acks_before_sync = options_.async_acks_before_sync;
     r.unsafe = options_.unsafe;
     if (r.unsafe.commit_on_minority || r.unsafe.vote_ignores_log || r.unsafe.vote_ignores_term) {
       r.unsafe.allow_unsafe_testing = true;
@@ -574,6 +577,7 @@ void Simulation::Fill(SimResult* r) {
   r->reads_checked = checker_.reads_checked();
   r->crashes = cluster_.stats().crashes;
   r->crashes_before_leader_write = cluster_.stats().crashes_before_leader_write;
+  r->async_syncs = cluster_.stats().async_syncs;
   r->snapshots_installed = cluster_.stats().snapshots_installed;
   r->conf_changes_applied = cluster_.stats().conf_changes_applied;
   r->messages_sent = cluster_.network().sent_total();
@@ -610,6 +614,9 @@ std::string ReplayCommand(const SimOptions& options) {
      << " --nodes=" << ResolveNodes(options);
   const std::string knob = UnsafeKnobName(options);
   if (knob != "none") os << " --unsafe=" << knob;
+  if (options.async_writes >= 0 && !options.async_acks_before_sync) {
+    os << " --async_writes=" << options.async_writes;
+  }
   if (!options.liveness) os << " --liveness=false";
   return os.str();
 }
@@ -618,9 +625,15 @@ bool ParseUnsafeKnob(const std::string& name, SimOptions* options) {
   raft::UnsafeTestingKnobs* knobs = &options->unsafe;
   *knobs = raft::UnsafeTestingKnobs{};
   options->lying_disk = false;
+  options->async_acks_before_sync = false;
   if (name == "none" || name.empty()) return true;
   if (name == "lying_disk") {
     options->lying_disk = true;
+    return true;
+  }
+  if (name == "async_acks_before_sync") {
+    options->async_acks_before_sync = true;
+    options->async_writes = 1;
     return true;
   }
   knobs->allow_unsafe_testing = true;
@@ -639,6 +652,7 @@ bool ParseUnsafeKnob(const std::string& name, SimOptions* options) {
 
 std::string UnsafeKnobName(const SimOptions& options) {
   if (options.lying_disk) return "lying_disk";
+  if (options.async_acks_before_sync) return "async_acks_before_sync";
   if (options.unsafe.commit_on_minority) return "commit_on_minority";
   if (options.unsafe.vote_ignores_log) return "vote_ignores_log";
   if (options.unsafe.vote_ignores_term) return "vote_ignores_term";

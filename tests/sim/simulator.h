@@ -29,7 +29,12 @@ struct SimOptions {
   bool liveness = true;             // run phase 2
   raft::UnsafeTestingKnobs unsafe;  // deliberately broken Raft (checker self-test)
   bool lying_disk = false;  // deliberately broken host: never syncs, so crashes lose acked writes
-  bool trace = false;       // print every action (for replays)
+  // raft.async_storage_writes: 1 on, 0 off, -1 chosen by the seed.
+  int async_writes = -1;
+  // Deliberately broken async host: sends every message at once, before the writes it
+  // acknowledges are durable.
+  bool async_acks_before_sync = false;
+  bool trace = false;  // print every action (for replays)
 };
 
 struct SimResult {
@@ -47,6 +52,7 @@ struct SimResult {
   uint64_t reads_checked = 0;
   uint64_t crashes = 0;
   uint64_t crashes_before_leader_write = 0;
+  uint64_t async_syncs = 0;  // > 0 only when the run used async storage writes
   uint64_t snapshots_installed = 0;
   uint64_t conf_changes_applied = 0;
   uint64_t messages_sent = 0;
