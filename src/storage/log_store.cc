@@ -189,6 +189,13 @@ LogStore::~LogStore() {
   }
   sync_cv_.notify_all();
   if (sync_thread_.joinable()) sync_thread_.join();
+  {
+    // The durability thread syncs and answers what is queued before it exits.
+    std::lock_guard lock(durable_mu_);
+    durable_stopping_ = true;
+  }
+  durable_cv_.notify_all();
+  if (durability_thread_.joinable()) durability_thread_.join();
   if (db_) {
     // Leave a durable point behind even under kInterval/kNever (not after a failed write: the
     // WAL writer that failed must not be touched again before Resume()).
@@ -300,6 +307,59 @@ Status LogStore::Commit(rocksdb::WriteBatch* batch, bool sync) {
 }
 
 Status LogStore::Write(std::span<const GroupWrite> writes) {
+  bool sync = false;
+  for (const GroupWrite& gw : writes) sync = sync || gw.must_sync;
+  return WriteGroups(writes, sync);
+}
+
+Status LogStore::WriteAsync(std::span<const GroupWrite> writes,
+                            std::function<void(Status)> on_durable) {
+  SKIFF_RETURN_IF_ERROR(WriteGroups(writes, /*sync=*/false));
+  if (options_.sync_policy != SyncPolicy::kEveryCommit) {
+    on_durable(Status::Ok());
+    return Status::Ok();
+  }
+  {
+    std::lock_guard lock(durable_mu_);
+    if (!durability_thread_.joinable()) {
+      durability_thread_ = std::thread([this] { DurabilityLoop(); });
+    }
+    awaiting_sync_.push_back(std::move(on_durable));
+  }
+  durable_cv_.notify_one();
+  return Status::Ok();
+}
+
+void LogStore::DurabilityLoop() {
+  std::unique_lock lock(durable_mu_);
+  while (true) {
+    durable_cv_.wait(lock, [&] { return durable_stopping_ || !awaiting_sync_.empty(); });
+    if (awaiting_sync_.empty()) return;  // stopping, nothing left to sync
+    // Every callback queued so far belongs to a write that returned before this sync starts,
+    // so the sync covers it; writes queued meanwhile wait for the next round (group commit).
+    std::vector<std::function<void(Status)>> batch;
+    batch.swap(awaiting_sync_);
+    lock.unlock();
+    Status synced = FatalWriteError();
+    if (synced.ok()) {
+      rocksdb::Status s = db_->SyncWAL();
+      if (!s.ok()) {
+        std::lock_guard resume_lock(resume_mu_);
+        if (!needs_resume_.load(std::memory_order_relaxed)) {
+          last_write_error_ = FromRocks(s, "sync WAL");
+        }
+        needs_resume_.store(true, std::memory_order_release);
+        // Settled now, as for a failed Write: the callers learn the final error at once.
+        synced = ResumeLocked();
+        if (synced.ok()) synced = FromRocks(s, "sync WAL");
+      }
+    }
+    for (auto& on_durable : batch) on_durable(synced);
+    lock.lock();
+  }
+}
+
+Status LogStore::WriteGroups(std::span<const GroupWrite> writes, bool sync) {
   if (writes.empty()) return Status::Ok();
   std::vector<PartitionLog*> logs;
   logs.reserve(writes.size());
@@ -321,7 +381,6 @@ Status LogStore::Write(std::span<const GroupWrite> writes) {
   }
   rocksdb::WriteBatch batch;
   std::vector<PartitionLog::State> next(logs.size());
-  bool sync = false;
   for (size_t i = 0; i < logs.size(); ++i) {
     next[i] = logs[i]->CopyState();
     Status st = logs[i]->PrepareWrite(writes[i], &batch, &next[i]);
@@ -329,7 +388,6 @@ Status LogStore::Write(std::span<const GroupWrite> writes) {
       release();
       return st;
     }
-    sync = sync || writes[i].must_sync;
   }
   Status st = Commit(&batch, sync);
   if (st.ok()) {

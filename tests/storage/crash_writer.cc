@@ -2,10 +2,14 @@
 // forever, and writes "group index\n" to stdout after each acknowledged (fsynced) write. Every
 // 64 appends of a group it snapshots and compacts a prefix, so DeleteRange is crashed too.
 // The crash test SIGKILLs it at random moments. Exits 2 on any storage error.
+// With SKIFF_CRASH_WRITER_ASYNC set it writes with WriteAsync, up to kAsyncRounds rounds per
+// thread awaiting their sync, and acknowledges a round when its on_durable reports OK.
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,6 +37,28 @@ void Ack(uint64_t group, uint64_t index) {
   if (::write(1, line, static_cast<size_t>(n)) != n) std::_Exit(3);
 }
 
+constexpr int kAsyncRounds = 4;
+
+// Rounds of one thread still awaiting their sync (WriteAsync mode).
+class InFlight {
+ public:
+  void Acquire() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return count_ < kAsyncRounds; });
+    ++count_;
+  }
+  void Release() {
+    std::lock_guard lock(mu_);
+    --count_;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int count_ = 0;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -45,12 +71,14 @@ int main(int argc, char** argv) {
   if (std::getenv("SKIFF_CRASH_WRITER_UNSAFE_NOSYNC") != nullptr) {
     options.sync_policy = SyncPolicy::kNever;
   }
+  const bool async = std::getenv("SKIFF_CRASH_WRITER_ASYNC") != nullptr;
   auto opened = LogStore::Open(argv[1], options);
   if (!opened.ok()) Die(opened.status());
   std::unique_ptr<LogStore> store = std::move(opened).value();
   std::vector<std::thread> threads;
   for (int t = 0; t < crash::kThreads; ++t) {
-    threads.emplace_back([&store, t] {
+    threads.emplace_back([&store, t, async] {
+      InFlight in_flight;
       std::vector<PartitionLog*> logs;
       for (int g = t; g < crash::kGroups; g += crash::kThreads) {
         auto log = store->Group(RaftGroupId(static_cast<uint64_t>(g)));
@@ -74,9 +102,23 @@ int main(int argc, char** argv) {
           gw.hard_state = raft::HardState{1, 1, log->LastIndex() + n};
           writes.push_back(std::move(gw));
         }
-        Status s = store->Write(writes);
-        if (!s.ok()) Die(s);
-        for (PartitionLog* log : logs) Ack(log->group().value(), log->LastIndex());
+        if (async) {
+          std::vector<std::pair<uint64_t, uint64_t>> round_acks;
+          for (const GroupWrite& gw : writes) {
+            round_acks.emplace_back(gw.group.value(), gw.entries.back().index);
+          }
+          in_flight.Acquire();
+          Status s = store->WriteAsync(writes, [&in_flight, round_acks](Status durable) {
+            if (!durable.ok()) Die(durable);
+            for (auto [group, index] : round_acks) Ack(group, index);
+            in_flight.Release();
+          });
+          if (!s.ok()) Die(s);
+        } else {
+          Status s = store->Write(writes);
+          if (!s.ok()) Die(s);
+          for (PartitionLog* log : logs) Ack(log->group().value(), log->LastIndex());
+        }
         if (round % 64 == 63) {
           for (PartitionLog* log : logs) {
             const raft::Index at = log->LastIndex() - 20;

@@ -10,9 +10,12 @@
 //                           Compare BM_Append*/G with BM_FileFdatasync/G (same bytes per sync).
 //   BM_FileOverwriteFdatasync/K  the same over a fully pre-written file (no metadata to sync):
 //                           the device's best case.
-//   BM_StoreVsDisk/groups:G/writers:W  the store (W = 0: a thread per group; W > 0: W batched
-//                           writers, skiffd's shape with W Raft workers) and both file
-//                           baselines in alternating phases of one run; reports the ratios.
+//   BM_StoreVsDisk/groups:G/writers:W/depth:D  the store (W = 0: a thread per group; W > 0: W
+//                           batched writers, skiffd's shape with W Raft workers; D > 1: each
+//                           writer keeps up to D rounds in flight with WriteAsync, counting
+//                           bytes when on_durable reports them, the shape of a host driving
+//                           Raft's async storage writes) and both file baselines in
+//                           alternating phases of one run; reports the ratios.
 //   BM_WriteAmplification   64 groups, 1 KiB entries, batched synced writes, size retention
 //                           (snapshot + compact) keeping 2 MiB per group; reports device bytes
 //                           written (/proc/self/io write_bytes) / payload bytes appended.
@@ -24,9 +27,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -240,7 +245,7 @@ struct PhaseResult {
 // writers == W > 0: W threads, each owning groups/W groups and writing one entry for each of
 // them per Write: the broker's shape (each Raft worker persists its groups' Readies at once;
 // skiffd runs 2 workers by default).
-PhaseResult StorePhase(LogStore* store, int groups, int writers, double seconds,
+PhaseResult StorePhase(LogStore* store, int groups, int writers, int depth, double seconds,
                        std::vector<raft::Index>& next) {
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> bytes{0};
@@ -255,17 +260,49 @@ PhaseResult StorePhase(LogStore* store, int groups, int writers, double seconds,
       for (int g = t; g < groups; g += threads) owned.push_back(g);
       std::vector<GroupWrite> writes(owned.size());
       for (size_t i = 0; i < owned.size(); ++i) writes[i].group = RaftGroupId(owned[i] + 1);
+      // depth > 1: rounds written but not yet reported durable.
+      std::mutex mu;
+      std::condition_variable cv;
+      int in_flight = 0;
       while (!stop.load(std::memory_order_relaxed)) {
         for (size_t i = 0; i < owned.size(); ++i) {
           writes[i].entries.assign(1, Record(next[owned[i]]));
         }
-        if (!store->Write(writes).ok()) {
-          failed = true;
-          return;
+        const uint64_t round_bytes = owned.size() * kRecordBytes;
+        if (depth <= 1) {
+          if (!store->Write(writes).ok()) {
+            failed = true;
+            return;
+          }
+          bytes.fetch_add(round_bytes, std::memory_order_relaxed);
+        } else {
+          {
+            std::unique_lock lock(mu);
+            cv.wait(lock, [&] { return in_flight < depth; });
+            ++in_flight;
+          }
+          Status s = store->WriteAsync(writes, [&, round_bytes](Status durable) {
+            if (durable.ok()) {
+              bytes.fetch_add(round_bytes, std::memory_order_relaxed);
+            } else {
+              failed = true;
+            }
+            std::lock_guard lock(mu);
+            --in_flight;
+            cv.notify_all();
+          });
+          if (!s.ok()) {
+            failed = true;
+            std::lock_guard lock(mu);
+            --in_flight;
+            break;
+          }
         }
         for (int g : owned) ++next[g];
-        bytes.fetch_add(owned.size() * kRecordBytes, std::memory_order_relaxed);
       }
+      // The callbacks use this frame: wait for every round in flight.
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return in_flight == 0; });
     });
   }
   while (std::chrono::steady_clock::now() < deadline && !failed) {
@@ -303,6 +340,7 @@ PhaseResult FilePhase(int fd, size_t batch, bool overwrite, size_t file_bytes, d
 void BM_StoreVsDisk(benchmark::State& state) {
   const int groups = static_cast<int>(state.range(0));
   const int writers = static_cast<int>(state.range(1));
+  const int depth = static_cast<int>(state.range(2));
   constexpr int kRounds = 5;
   constexpr double kPhaseSeconds = 0.4;
   constexpr size_t kOverwriteFileBytes = 64 << 20;
@@ -323,7 +361,7 @@ void BM_StoreVsDisk(benchmark::State& state) {
     std::vector<raft::Index> next(static_cast<size_t>(groups), 1);
     PhaseResult st, ap, ow;
     for (int r = 0; r < kRounds; ++r) {
-      PhaseResult a = StorePhase(store.get(), groups, writers, kPhaseSeconds, next);
+      PhaseResult a = StorePhase(store.get(), groups, writers, depth, kPhaseSeconds, next);
       PhaseResult b = FilePhase(append_fd, batch, false, 0, kPhaseSeconds);
       PhaseResult c = FilePhase(over_fd, batch, true, kOverwriteFileBytes, kPhaseSeconds);
       st.bytes += a.bytes, st.seconds += a.seconds;
@@ -346,8 +384,9 @@ void BM_StoreVsDisk(benchmark::State& state) {
   std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_StoreVsDisk)
-    ->ArgsProduct({{1, 8, 64, 512}, {0, 1, 2}})
-    ->ArgNames({"groups", "writers"})
+    ->ArgsProduct({{1, 8, 64, 512}, {0, 1, 2}, {1}})
+    ->ArgsProduct({{1, 8, 64, 512}, {1, 2}, {4}})
+    ->ArgNames({"groups", "writers", "depth"})
     ->Iterations(1)
     ->UseRealTime()
     ->Unit(benchmark::kSecond);

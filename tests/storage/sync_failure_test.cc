@@ -7,7 +7,11 @@
 // it must never be present while the store that refused it is still running.
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -160,6 +164,92 @@ TEST_F(SyncFailureTest, FailedBackgroundSyncUnderIntervalPolicyRefusesWrites) {
   EXPECT_EQ(refused.code(), StatusCode::kIoError) << refused.ToString();
   EXPECT_NE(refused.message().find("restart"), std::string::npos) << refused.ToString();
   EXPECT_FALSE(store_->FatalWriteError().ok());
+  ExpectAcknowledged(acked);
+}
+
+// WriteAsync: what it wrote is readable at once; on_durable answers each write once, in order,
+// OK while syncs work, and with the sync's error once one fails (never OK for a write the
+// failed sync should have covered); after that writes are refused until a reopen.
+class AsyncOutcomes {
+ public:
+  std::function<void(Status)> Expect(raft::Index index) {
+    return [this, index](Status s) {
+      std::lock_guard lock(mu_);
+      order_.push_back(index);
+      results_.push_back(s);
+      cv_.notify_all();
+    };
+  }
+  // Waits (bounded) for n outcomes.
+  bool WaitFor(size_t n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return results_.size() >= n; });
+  }
+  std::vector<raft::Index> order() {
+    std::lock_guard lock(mu_);
+    return order_;
+  }
+  std::vector<Status> results() {
+    std::lock_guard lock(mu_);
+    return results_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<raft::Index> order_;
+  std::vector<Status> results_;
+};
+
+TEST_F(SyncFailureTest, WriteAsyncIsReadableAtOnceDurableInOrderAndReportsAFailedSync) {
+  Open();
+  AsyncOutcomes outcomes;
+  auto append_async = [&](raft::Index index) {
+    std::vector<GroupWrite> writes(2);
+    writes[0].group = kGroupA;
+    writes[0].entries = {MakeEntry(index, 1, Payload(kGroupA, index))};
+    writes[1].group = kGroupB;
+    writes[1].entries = {MakeEntry(index, 1, Payload(kGroupB, index))};
+    return store_->WriteAsync(writes, outcomes.Expect(index));
+  };
+  raft::Index written = 0;
+  for (; written < 30; ++written) {
+    ASSERT_TRUE(append_async(written + 1).ok());
+    EXPECT_EQ((*store_->Group(kGroupA))->LastIndex(), written + 1) << "readable before durable";
+  }
+  ASSERT_TRUE(outcomes.WaitFor(30));
+  std::vector<raft::Index> in_order(30);
+  for (size_t i = 0; i < in_order.size(); ++i) in_order[i] = i + 1;
+  EXPECT_EQ(outcomes.order(), in_order);
+  for (const Status& s : outcomes.results()) EXPECT_TRUE(s.ok()) << s.ToString();
+  ExpectAcknowledged(written);
+
+  // The disk fails: the next writes are applied (page cache) but their sync fails.
+  fs_->set_failing(true);
+  const raft::Index acked = written;
+  size_t issued = 30;
+  for (int i = 0; i < 3; ++i) {
+    if (!append_async(written + 1).ok()) break;  // refused once the failure is known
+    ++written;
+    ++issued;
+  }
+  ASSERT_GT(issued, 30u) << "the first write after the failure was applied before its sync";
+  ASSERT_TRUE(outcomes.WaitFor(issued));
+  const std::vector<Status> results = outcomes.results();
+  for (size_t i = 30; i < issued; ++i) {
+    EXPECT_EQ(results[i].code(), StatusCode::kIoError)
+        << "write " << i + 1 << ": " << results[i].ToString();
+  }
+  EXPECT_GT(fs_->failed_syncs(), 0);
+  EXPECT_FALSE(store_->FatalWriteError().ok());
+  fs_->set_failing(false);
+  EXPECT_FALSE(append_async(written + 1).ok()) << "writes after a failed sync need a restart";
+  ExpectAcknowledged(acked);
+
+  // Reopened on a healthy disk: every write reported durable is there.
+  store_.reset();
+  Open();
+  EXPECT_GE((*store_->Group(kGroupA))->LastIndex(), acked);
   ExpectAcknowledged(acked);
 }
 
