@@ -27,6 +27,12 @@ struct RaftHost::Group {
   GroupHandle handle;
   bool dirty = false;  // in Worker::dirty: may have a Ready this loop
   bool awake = false;  // in Worker::awake: not quiesced, so ticked
+  // Async storage writes: messages waiting for the write ticket they follow, and the last
+  // entry of each write not yet reported durable, both in ticket order.
+  std::deque<std::pair<uint64_t, std::vector<raft::Message>>> held;
+  std::deque<std::tuple<uint64_t, raft::Index, raft::Term>> not_durable;
+  uint64_t last_ticket = 0;  // the last write ticket that carried this group's writes
+  bool waiting = false;      // in Worker::waiting
 };
 
 struct RaftHost::Worker {
@@ -45,6 +51,11 @@ struct RaftHost::Worker {
   std::vector<Group*> awake;
   std::vector<Group*> dirty;
   std::vector<Group*> retry;  // their Ready failed to persist; retried at the next tick
+  // Async storage writes: tickets of this worker's WriteAsync calls (durable ones reported in
+  // order), and the groups with messages or reports waiting for one.
+  uint64_t issued = 0;
+  uint64_t durable = 0;
+  std::vector<Group*> waiting;
   void Touch(Group* g) {
     if (!g->dirty) {
       g->dirty = true;
@@ -59,6 +70,13 @@ struct RaftHost::Worker {
     std::erase(awake, g);
     std::erase(dirty, g);
     std::erase(retry, g);
+    std::erase(waiting, g);
+  }
+  void Wait(Group* g) {
+    if (!g->waiting) {
+      g->waiting = true;
+      waiting.push_back(g);
+    }
   }
   Clock::time_point next_tick;
   Clock::time_point next_wake_check;
@@ -94,10 +112,18 @@ void RaftHost::Stop() {
   }
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();
+  }
+  {
+    // The store answers every WriteAsync (its durability thread syncs what is queued).
+    std::unique_lock lock(async_mu_);
+    async_cv_.wait(lock, [&] { return async_in_flight_ == 0; });
+  }
+  for (auto& w : workers_) {
     for (auto& [id, g] : w->groups) g->sm->OnStop();
     w->awake.clear();
     w->dirty.clear();
     w->retry.clear();
+    w->waiting.clear();
     w->groups.clear();
     std::vector<std::function<void()>> left;
     {
@@ -174,6 +200,7 @@ void RaftHost::AddGroupOnWorker(Worker& worker, RaftGroupId id,
   config.max_append_bytes = options_.max_append_bytes;
   config.max_inflight_appends = options_.max_inflight_appends;
   config.max_uncommitted_bytes = options_.max_uncommitted_bytes;
+  config.async_storage_writes = options_.async_storage_writes;
   config.seed = (self_.value() << 32) ^ id.value() ^
                 static_cast<uint64_t>(Clock::now().time_since_epoch().count());
   auto node = raft::Node::Create(config);
@@ -453,7 +480,42 @@ void RaftHost::ProcessReadies(Worker& worker) {
     for (auto& [to, messages] : early) transport_->Send(BrokerId(to), std::move(messages));
   }
 
-  Status written = store_->Write(writes);
+  // Async storage writes: only the groups that persist something take this round's ticket;
+  // every group's messages then wait for its last ticket to be durable (node.h).
+  const bool async = options_.async_storage_writes;
+  std::vector<bool> wrote(pending.size(), false);
+  uint64_t ticket = 0;
+  Status written;
+  if (!async) {
+    written = store_->Write(writes);
+  } else {
+    std::vector<storage::GroupWrite> to_write;
+    for (size_t i = 0; i < writes.size(); ++i) {
+      const storage::GroupWrite& w = writes[i];
+      wrote[i] = w.snapshot.has_value() || !w.entries.empty() || w.hard_state.has_value() ||
+                 w.conf_state.has_value();
+      if (wrote[i]) to_write.push_back(std::move(writes[i]));
+    }
+    if (!to_write.empty()) {
+      ticket = worker.issued + 1;
+      {
+        std::lock_guard lock(async_mu_);
+        ++async_in_flight_;
+      }
+      written = store_->WriteAsync(to_write, [this, &worker, ticket](Status durable) {
+        Post(worker,
+             [this, &worker, ticket, durable] { OnWritesDurable(worker, ticket, durable); });
+        std::lock_guard lock(async_mu_);
+        if (--async_in_flight_ == 0) async_cv_.notify_all();
+      });
+      if (written.ok()) {
+        worker.issued = ticket;
+      } else {
+        std::lock_guard lock(async_mu_);
+        if (--async_in_flight_ == 0) async_cv_.notify_all();
+      }
+    }
+  }
   if (!written.ok()) {
     LOG_EVERY_N(ERROR, 50) << "worker " << worker.index << ": persisting " << pending.size()
                            << " groups failed: " << written.ToString();
@@ -493,10 +555,26 @@ void RaftHost::ProcessReadies(Worker& worker) {
     } else if (rd.hard_state) {
       PublishLeadership(g->id, g->soft, g->term);
     }
-    for (auto& m : rd.messages) {
-      outbound[m.to].push_back(GroupMessage{g->id, std::move(m)});
+    const size_t i = static_cast<size_t>(&p - pending.data());
+    if (wrote[i]) g->last_ticket = ticket;
+    if (async && g->last_ticket > worker.durable) {
+      if (!rd.messages.empty()) {
+        g->held.emplace_back(g->last_ticket, std::move(rd.messages));
+        worker.Wait(g);
+      }
+    } else {
+      for (auto& m : rd.messages) {
+        outbound[m.to].push_back(GroupMessage{g->id, std::move(m)});
+      }
     }
-    if (!rd.entries.empty()) g->sm->OnPersisted(rd.entries.back().index, rd.entries.back().term);
+    if (!rd.entries.empty()) {
+      if (async) {
+        g->not_durable.emplace_back(ticket, rd.entries.back().index, rd.entries.back().term);
+        worker.Wait(g);
+      } else {
+        g->sm->OnPersisted(rd.entries.back().index, rd.entries.back().term);
+      }
+    }
     if (rd.snapshot) {
       if (auto s = g->sm->Restore(*rd.snapshot); !s.ok()) {
         LOG(FATAL) << "group " << g->id << ": cannot restore snapshot: " << s.ToString();
@@ -520,6 +598,50 @@ void RaftHost::ProcessReadies(Worker& worker) {
   for (auto& [to, messages] : outbound) {
     transport_->Send(BrokerId(to), std::move(messages));
   }
+}
+
+void RaftHost::OnWritesDurable(Worker& worker, uint64_t ticket, const Status& status) {
+  if (!status.ok()) {
+    // The store refuses writes until a restart: what waited for this write will never be
+    // durable. Drop it; the broker fences itself (Broker::ReportFatalStorageError).
+    LOG_EVERY_N(ERROR, 50) << "worker " << worker.index
+                           << ": a write did not become durable: " << status.ToString();
+    for (Group* g : worker.waiting) {
+      g->held.clear();
+      g->not_durable.clear();
+      g->waiting = false;
+      if (!g->storage_failed) {
+        g->storage_failed = true;
+        g->sm->OnStorageStatus(status);
+        PublishLeadership(g->id, raft::SoftState{}, g->term);
+      }
+    }
+    worker.waiting.clear();
+    return;
+  }
+  worker.durable = std::max(worker.durable, ticket);
+  std::unordered_map<uint64_t, std::vector<GroupMessage>> outbound;
+  std::erase_if(worker.waiting, [&](Group* g) {
+    while (!g->held.empty() && g->held.front().first <= worker.durable) {
+      for (auto& m : g->held.front().second) {
+        outbound[m.to].push_back(GroupMessage{g->id, std::move(m)});
+      }
+      g->held.pop_front();
+    }
+    bool reported = false;
+    while (!g->not_durable.empty() && std::get<0>(g->not_durable.front()) <= worker.durable) {
+      const auto [t, index, term] = g->not_durable.front();
+      g->node->OnDurable(index, term);
+      g->sm->OnPersisted(index, term);
+      g->not_durable.pop_front();
+      reported = true;
+    }
+    // A leader may commit now that its own entries count.
+    if (reported) worker.Touch(g);
+    g->waiting = !g->held.empty() || !g->not_durable.empty();
+    return !g->waiting;
+  });
+  for (auto& [to, messages] : outbound) transport_->Send(BrokerId(to), std::move(messages));
 }
 
 }  // namespace skiff::broker

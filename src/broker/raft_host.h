@@ -116,6 +116,10 @@ struct RaftHostOptions {
   // second (TransportOptions::keepalive_time), so this must be a few of those: a shorter
   // value wakes every quiet group on each keepalive gap and undoes quiescence.
   std::chrono::milliseconds peer_silence_wake{3000};
+  // Raft's async storage writes (src/raft/node.h) over LogStore::WriteAsync: a worker issues
+  // its next writes while earlier ones sync, holding each group's acknowledgements until its
+  // writes are durable. Off: every write is synced before the worker goes on.
+  bool async_storage_writes = false;
 };
 
 // What a task running on a group's worker may touch.
@@ -189,6 +193,9 @@ class RaftHost {
                         const raft::ConfState& initial, bool quiesce,
                         std::function<void(Status)> done);
   void ProcessReadies(Worker& worker);
+  // Async storage writes: ticket `ticket` of `worker` (and every earlier one) is durable, or
+  // failed with `status`. Sends what waited for it and reports it to the Raft nodes.
+  void OnWritesDurable(Worker& worker, uint64_t ticket, const Status& status);
   void WakeQuietFollowers(Worker& worker);
   void PublishLeadership(RaftGroupId id, const raft::SoftState& soft, uint64_t term);
 
@@ -200,6 +207,11 @@ class RaftHost {
   std::atomic<bool> started_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<size_t> group_count_{0};
+  // WriteAsync calls whose on_durable has not finished: Stop() waits for them, since they
+  // call back into this host.
+  std::mutex async_mu_;
+  std::condition_variable async_cv_;
+  uint64_t async_in_flight_ = 0;  // guarded by async_mu_
 
   mutable std::mutex leadership_mu_;
   std::unordered_map<RaftGroupId, Leadership> leadership_;  // guarded

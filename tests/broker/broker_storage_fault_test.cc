@@ -71,7 +71,8 @@ void ExpectAckedInOrderAmongUnknown(const std::vector<std::string>& log,
 
 enum class Disk { kSmallTmpfs, kFailingSync };
 
-class BrokerStorageFaultTest : public ::testing::Test {
+// Parameter: Raft's async storage writes (RaftHostOptions::async_storage_writes) on or off.
+class BrokerStorageFaultTest : public ::testing::TestWithParam<bool> {
  protected:
   // Starts three brokers; returns false (the test skips) if the disks cannot be set up.
   bool StartCluster(Disk disk) {
@@ -103,6 +104,7 @@ class BrokerStorageFaultTest : public ::testing::Test {
       o.metadata_voters = voters;
       EXPECT_TRUE(PrepareDataDir(o.data_dir).ok());
       BrokerTuning tuning;
+      tuning.host.async_storage_writes = GetParam();
       if (disk == Disk::kSmallTmpfs) {
         // Small buffers and files so a few MiB of records reach the disk; no preallocation,
         // which fails on a tiny tmpfs long before it is full.
@@ -266,7 +268,7 @@ class BrokerStorageFaultTest : public ::testing::Test {
   std::vector<std::unique_ptr<Broker>> brokers_;
 };
 
-TEST_F(BrokerStorageFaultTest, FullLeaderRefusesWithStorageFullKeepsServingReadsAndResumes) {
+TEST_P(BrokerStorageFaultTest, FullLeaderRefusesWithStorageFullKeepsServingReadsAndResumes) {
   if (!StartCluster(Disk::kSmallTmpfs)) GTEST_SKIP() << skip_reason_;
   ASSERT_FALSE(HasFailure());
   CreateTopic("full");
@@ -346,7 +348,7 @@ grpc::health::v1::HealthCheckResponse::ServingStatus OverallHealth(
   return resp.status();
 }
 
-TEST_F(BrokerStorageFaultTest, LeaderFsyncEioFailsOverKeepsReadsAndRecoversAfterRestart) {
+TEST_P(BrokerStorageFaultTest, LeaderFsyncEioFailsOverKeepsReadsAndRecoversAfterRestart) {
   ASSERT_TRUE(StartCluster(Disk::kFailingSync));
   ASSERT_FALSE(HasFailure());
   CreateTopic("eio");
@@ -469,6 +471,11 @@ TEST_F(BrokerStorageFaultTest, LeaderFsyncEioFailsOverKeepsReadsAndRecoversAfter
   ExpectAckedInOrderAmongUnknown(replicas[failed - 1], acked, unknown);
   EXPECT_EQ(OverallHealth(Channel(failed)), grpc::health::v1::HealthCheckResponse::SERVING);
 }
+
+INSTANTIATE_TEST_SUITE_P(Writes, BrokerStorageFaultTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Async" : "Sync";
+                         });
 
 }  // namespace
 }  // namespace skiff::broker

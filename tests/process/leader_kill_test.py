@@ -11,7 +11,7 @@ its leaderships over and exit 0) and restarted. At the end every partition is re
 (follower reads, by rack) and must hold exactly the acknowledged batches: each once, in send
 order, with the offsets they were acknowledged at, byte-identical across replicas.
 
-Usage: leader_kill_test.py SKIFFD PROTO_DIR [--kills N]
+Usage: leader_kill_test.py SKIFFD PROTO_DIR [--kills N] [--skiffd-flag=--FLAG ...]
 Client stubs are generated from PROTO_DIR at run time with Debian's protoc and
 grpc_python_plugin: the test is also a client written only from proto/.
 """
@@ -37,8 +37,9 @@ def generate_stubs(proto_dir, out_dir):
 
 
 class Cluster:
-    def __init__(self, skiffd, root):
+    def __init__(self, skiffd, root, extra_flags=()):
         self.skiffd, self.root = skiffd, root
+        self.extra_flags = list(extra_flags)
         ports = reserved_ports.reserve_ports(6)
         self.client = {i: "127.0.0.1:%d" % ports[i - 1] for i in (1, 2, 3)}
         self.raft = {i: "127.0.0.1:%d" % ports[i + 2] for i in (1, 2, 3)}
@@ -50,7 +51,7 @@ class Cluster:
         self.procs[i] = subprocess.Popen(
             [self.skiffd, "--broker_id=%d" % i, "--data_dir=%s/b%d" % (self.root, i),
              "--listen=" + self.client[i], "--raft_listen=" + self.raft[i], "--rack=r%d" % i,
-             "--metadata_voters=" + self.voters], stdout=log, stderr=log)
+             "--metadata_voters=" + self.voters] + self.extra_flags, stdout=log, stderr=log)
 
     def kill(self, i):
         p = self.procs.pop(i, None)
@@ -81,6 +82,8 @@ def main():
     ap.add_argument("skiffd")
     ap.add_argument("proto_dir")
     ap.add_argument("--kills", type=int, default=5)
+    ap.add_argument("--skiffd-flag", action="append", default=[],
+                    help="an extra flag for every skiffd (repeatable)")
     args = ap.parse_args()
     start_time = time.time()
 
@@ -93,7 +96,7 @@ def main():
         from skiff.v1 import (admin_pb2, admin_pb2_grpc, fetch_pb2, fetch_pb2_grpc, metadata_pb2,
                               metadata_pb2_grpc, produce_pb2, produce_pb2_grpc, records_pb2)
 
-        cluster = Cluster(args.skiffd, root)
+        cluster = Cluster(args.skiffd, root, args.skiffd_flag)
         channels = {}
 
         def stub(kind, broker):
