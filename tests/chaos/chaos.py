@@ -3,8 +3,9 @@
 acknowledged was lost.
 
 One scenario run:
-  1. Three real skiffd on 127.0.0.1 (free ports) in a temp root; a topic with PARTITIONS
-     partitions, replication factor 3.
+  1. Three (--brokers 5: five) real skiffd in a temp root, on 127.0.0.1 with free ports
+     (--net loopback, the default) or each in its own network namespace joined by a bridge
+     namespace (--net netns); a topic with PARTITIONS partitions, replication factor 3.
   2. A workload runs throughout: PRODUCERS idempotent producers (InitProducerId, per-partition
      sequences, acks=ALL, one batch in flight each) whose every record carries its producer id,
      partition, sequence and a checksum (checker.make_value), and which retry a batch with the
@@ -14,7 +15,8 @@ One scenario run:
      position; a consumer is killed with SIGKILL every few seconds and restarted from its
      checkpoint.
   3. The scenario injects its faults (kill -9, SIGSTOP, iptables, power cut), recording when
-     each began and when the cluster was whole again after each was healed.
+     each began and when the cluster was whole again after each was healed. Network faults
+     go through one API with a backend per --net (LoopbackFirewall, NetnsFirewall).
   4. Final phase: every fault healed, producers finish (a batch still unanswered after a grace
      period stays "unknown"), leaders awaited; each partition is read through a normal leader
      read and from EVERY replica (follower reads: allow_follower + the replica's rack), and the
@@ -25,6 +27,7 @@ One scenario run:
 Usage:
   chaos.py run --skiffd build/skiffd --proto-dir proto [--scenarios core|all|a,b]
                [--seed N] [--duration S] [--evidence-dir DIR] [--keep]
+               [--net loopback|netns] [--brokers 3|5] [--soak-s S]
                [--expect-violation lost]   (canary: pass only if the checker reports it)
   chaos.py recheck LEDGER.json             (re-judge a kept history)
   chaos.py list                            (scenario names)
@@ -33,8 +36,9 @@ Run with /usr/bin/python3 (Debian's interpreter, which can import Debian's grpc)
 generated from --proto-dir at run time with protoc and grpc_python_plugin.
 
 Cleanup: every process is started through Processes and killed by PID; the iptables chain is
-per run and deleted; loop mounts are unmounted; the temp root is removed. This happens in
-finally blocks, also on SIGINT/SIGTERM, and the run fails if anything it started is left.
+per run and deleted; loop mounts are unmounted; the network namespaces (skiffchaos-<pid>-*) and
+the root veth are deleted; the temp root is removed. This happens in finally blocks, also on
+SIGINT/SIGTERM, and the run fails if anything it started is left.
 """
 import argparse
 import json
@@ -247,6 +251,16 @@ class Cluster:
                                    % (i, self.popen[i].returncode, i))
 
 
+def drop_count(listing):
+    """The packets counted by the DROP rules of an `iptables -L CHAIN -v -x -n` listing."""
+    total = 0
+    for line in listing.splitlines()[2:]:
+        fields = line.split()
+        if len(fields) > 2 and fields[2] == "DROP" and fields[0].isdigit():
+            total += int(fields[0])
+    return total
+
+
 class LoopbackFirewall:
     """The loopback backend of the network faults (NetnsFirewall is the other; both have the
     same methods, which are all a scenario calls: install, isolate, isolate_fully,
@@ -353,13 +367,7 @@ class LoopbackFirewall:
 
     def dropped(self):
         """Packets the chain's rules dropped since they were added (iptables counters)."""
-        r = self._run("-L", self.chain, "-v", "-x", "-n")
-        total = 0
-        for line in r.stdout.splitlines()[2:]:
-            fields = line.split()
-            if len(fields) > 2 and fields[2] == "DROP" and fields[0].isdigit():
-                total += int(fields[0])
-        return total
+        return drop_count(self._run("-L", self.chain, "-v", "-x", "-n").stdout)
 
     def clear(self):
         if self.installed:
@@ -653,14 +661,8 @@ class NetnsFirewall:
                 self._cut_from(broker, self.net.address(peer), probability)
 
     def dropped(self):
-        total = 0
-        for b in sorted(self.installed):
-            r = self._run(b, "-L", self.CHAIN, "-v", "-x", "-n")
-            for line in r.stdout.splitlines()[2:]:
-                fields = line.split()
-                if len(fields) > 2 and fields[2] == "DROP" and fields[0].isdigit():
-                    total += int(fields[0])
-        return total
+        return sum(drop_count(self._run(b, "-L", self.CHAIN, "-v", "-x", "-n").stdout)
+                   for b in sorted(self.installed))
 
     def clear(self):
         for b in sorted(self.installed):
