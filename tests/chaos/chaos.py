@@ -41,6 +41,7 @@ the root veth are deleted; the temp root is removed. This happens in finally blo
 SIGINT/SIGTERM, and the run fails if anything it started is left.
 """
 import argparse
+import ipaddress
 import json
 import os
 import random
@@ -490,7 +491,6 @@ class NetnsNet:
 
     @staticmethod
     def _routes():
-        import ipaddress
         r = run_ip("-4", "route", "show", "table", "all")
         nets = []
         for line in r.stdout.splitlines():
@@ -507,7 +507,6 @@ class NetnsNet:
         """10.213.Y.0/24, Y derived from our pid (concurrent runs start apart) and moved on
         while any route of the root namespace overlaps it (another run's, or a real network);
         the first 250 candidates only."""
-        import ipaddress
         routes = [n for n in self._routes() if n.prefixlen > 0]  # a default route overlaps all
         for k in range(250):
             y = (os.getpid() + k) % 250 + 1
