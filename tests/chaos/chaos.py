@@ -1362,6 +1362,7 @@ class Context:
         self.errors_lock = threading.Lock()
         self.notes = []  # what the scenario observed of its own fault (printed, kept)
         self.producers, self.consumers = [], None  # set by run_scenario
+        self.replica_sets = {}  # partition -> its 3 replicas, set by load_replica_sets
         # Liveness a scenario requires besides safety (e.g. "the partition kept being written
         # while only a follower was broken"): each unmet requirement fails the run like a
         # violation, with the checker's verdict still computed and printed.
