@@ -2485,7 +2485,7 @@ def run_scenario(args, name, seed, procs):
     log("scenario %s seed=%d root=%s net=%s brokers=%d"
         % (name, seed, root, args.net, len(BROKERS)))
     try:
-        reason = ctx.net.unavailable_reason()
+        reason = ctx.net.unavailable_reason() or refusal(name)
         if reason:
             raise Skipped(reason)
         ctx.net.setup()
@@ -2637,6 +2637,22 @@ def run_scenario(args, name, seed, procs):
     return status, verdict
 
 
+def three_brokers_only(why):
+    """Marks a scenario that cannot run with more than 3 brokers, and why."""
+    def mark(fn):
+        fn.three_brokers_only = why
+        return fn
+    return mark
+
+
+def refusal(name):
+    """Why scenario `name` refuses to run with this many brokers, or None."""
+    why = getattr(SCENARIOS[name], "three_brokers_only", None)
+    if why and len(BROKERS) != 3:
+        return "%s cannot run with %d brokers: %s" % (name, len(BROKERS), why)
+    return None
+
+
 def set_brokers(n):
     """--brokers: the brokers are 1..n (3 for CI, 5 for soak); the topic stays at replication
     factor 3, so with 5 each partition lives on 3 of them (Context.replicas)."""
@@ -2685,6 +2701,11 @@ def main_run(args):
         if n not in SCENARIOS:
             sys.exit("unknown scenario %r (have: %s)" % (n, ", ".join(sorted(SCENARIOS))))
     set_brokers(args.brokers)
+    if args.soak_s:
+        # The soak mix leaves out what cannot run with this many brokers (said once here).
+        for n in [n for n in names if refusal(n)]:
+            log("soak: leaving out %s" % refusal(n))
+        names = [n for n in names if not refusal(n)] or names
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     os.makedirs(args.evidence_dir, exist_ok=True)
     gen_root = tempfile.mkdtemp(prefix="skiff-chaos-gen-")
