@@ -2418,7 +2418,9 @@ def final_reads(ctx):
                     allow_follower=follower, client_rack="r%d" % broker if follower else ""),
                     timeout=3)
             except grpc.RpcError as e:
-                ctx.read_errors[source] = str(e.code())
+                # With the details: a client that cannot connect and a broker that answers
+                # UNAVAILABLE itself both show as StatusCode.UNAVAILABLE.
+                ctx.read_errors[source] = "%s: %s" % (e.code(), e.details())
                 time.sleep(0.1)
                 continue
             if f.error != 0:
