@@ -5,7 +5,8 @@
 #   ./skiff.sh down     stop the local cluster (by the PIDs `up` recorded)
 #   ./skiff.sh test     install, build, run the whole test suite (what CI runs)
 #   ./skiff.sh soak     long randomized Raft simulation (SOAK_SECONDS, default 600)
-#   ./skiff.sh soak-cluster [--minutes N]   random mix of chaos scenarios against real brokers
+#   ./skiff.sh soak-cluster [--minutes N] [--net loopback|netns] [--brokers 3|5]
+#                       random mix of chaos scenarios against real brokers
 #                       (tests/chaos; default 30 minutes; evidence of failures in build/chaos-evidence)
 #   ./skiff.sh bench    build and run the benchmarks (never part of `test`)
 #   ./skiff.sh build    install and build only
@@ -149,7 +150,9 @@ cmd_soak() {
 
 # Chaos soak: tests/chaos/chaos.py runs a random mix of every scenario (real skiffd, kill -9,
 # SIGSTOP, iptables, power cuts) until the time is up; the scenario running then finishes (a
-# few minutes at most). Extra arguments go to chaos.py run (e.g. --seed N, --duration 120).
+# few minutes at most). Extra arguments go to chaos.py run (e.g. --seed N, --duration 120;
+# --net netns puts each broker in its own network namespace, --brokers 5 runs five brokers
+# with the topic still at replication factor 3: see tests/chaos/README.md).
 cmd_soak_cluster() {
   local minutes=30
   while [ $# -gt 0 ]; do

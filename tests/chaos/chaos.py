@@ -3,8 +3,9 @@
 acknowledged was lost.
 
 One scenario run:
-  1. Three real skiffd on 127.0.0.1 (free ports) in a temp root; a topic with PARTITIONS
-     partitions, replication factor 3.
+  1. Three (--brokers 5: five) real skiffd in a temp root, on 127.0.0.1 with free ports
+     (--net loopback, the default) or each in its own network namespace joined by a bridge
+     namespace (--net netns); a topic with PARTITIONS partitions, replication factor 3.
   2. A workload runs throughout: PRODUCERS idempotent producers (InitProducerId, per-partition
      sequences, acks=ALL, one batch in flight each) whose every record carries its producer id,
      partition, sequence and a checksum (checker.make_value), and which retry a batch with the
@@ -14,7 +15,8 @@ One scenario run:
      position; a consumer is killed with SIGKILL every few seconds and restarted from its
      checkpoint.
   3. The scenario injects its faults (kill -9, SIGSTOP, iptables, power cut), recording when
-     each began and when the cluster was whole again after each was healed.
+     each began and when the cluster was whole again after each was healed. Network faults
+     go through one API with a backend per --net (LoopbackFirewall, NetnsFirewall).
   4. Final phase: every fault healed, producers finish (a batch still unanswered after a grace
      period stays "unknown"), leaders awaited; each partition is read through a normal leader
      read and from EVERY replica (follower reads: allow_follower + the replica's rack), and the
@@ -25,6 +27,7 @@ One scenario run:
 Usage:
   chaos.py run --skiffd build/skiffd --proto-dir proto [--scenarios core|all|a,b]
                [--seed N] [--duration S] [--evidence-dir DIR] [--keep]
+               [--net loopback|netns] [--brokers 3|5] [--soak-s S]
                [--expect-violation lost]   (canary: pass only if the checker reports it)
   chaos.py recheck LEDGER.json             (re-judge a kept history)
   chaos.py list                            (scenario names)
@@ -33,10 +36,12 @@ Run with /usr/bin/python3 (Debian's interpreter, which can import Debian's grpc)
 generated from --proto-dir at run time with protoc and grpc_python_plugin.
 
 Cleanup: every process is started through Processes and killed by PID; the iptables chain is
-per run and deleted; loop mounts are unmounted; the temp root is removed. This happens in
-finally blocks, also on SIGINT/SIGTERM, and the run fails if anything it started is left.
+per run and deleted; loop mounts are unmounted; the network namespaces (skiffchaos-<pid>-*) and
+the root veth are deleted; the temp root is removed. This happens in finally blocks, also on
+SIGINT/SIGTERM, and the run fails if anything it started is left.
 """
 import argparse
+import ipaddress
 import json
 import os
 import random
@@ -68,7 +73,7 @@ PRODUCER_GRACE_S = 20   # after the workload stops, how long an unanswered batch
 WHOLE_S = 60            # after the last heal, how long to wait for every leader and replica
 DRAIN_S = 30            # final reads and consumers reaching the end
 # Per-broker group ids, so that iptables' owner match can tell the brokers' own outgoing
-# connections apart on the shared loopback address (see Firewall).
+# connections apart on the shared loopback address (see LoopbackFirewall).
 BROKER_GID_BASE = 47000
 # Exit code of a canary run whose scenarios could not run here (ctest SKIP_RETURN_CODE).
 SKIP_EXIT_CODE = 77
@@ -171,29 +176,39 @@ class Processes:
 
 
 class Cluster:
-    """Three skiffd on 127.0.0.1. state[i] is 'running', 'stopped' (SIGSTOP) or 'dead'."""
+    """The brokers (BROKERS: 3, or 5 with --brokers 5), at the addresses `net` gives them (see
+    LoopbackNet, NetnsNet). state[i] is 'running', 'stopped' (SIGSTOP) or 'dead'."""
 
-    def __init__(self, skiffd, root, procs, extra_flags=()):
-        self.skiffd, self.root, self.procs = skiffd, root, procs
+    def __init__(self, skiffd, root, procs, net, extra_flags=()):
+        self.skiffd, self.root, self.procs, self.net = skiffd, root, procs, net
         self.extra_flags = list(extra_flags)
-        ports = reserved_ports.reserve_ports(6)
-        self.client = {i: "127.0.0.1:%d" % ports[i - 1] for i in BROKERS}
-        self.raft_port = {i: ports[i + 2] for i in BROKERS}
-        self.voters = ",".join("%d@127.0.0.1:%d" % (i, self.raft_port[i]) for i in BROKERS)
+        self.client, self.raft_port, self.raft = {}, {}, {}
+        self.voters = None
         self.popen = {}
         self.state = {i: "dead" for i in BROKERS}
         self.data_dirs = {i: os.path.join(root, "b%d" % i) for i in BROKERS}
 
+    def assign_addresses(self):
+        """Takes the brokers' client and Raft addresses from the network (once it is set up)."""
+        for i in BROKERS:
+            self.client[i] = self.net.client_address(i)
+            self.raft[i] = self.net.raft_address(i)
+            self.raft_port[i] = int(self.raft[i].rsplit(":", 1)[1])
+        self.voters = ",".join("%d@%s" % (i, self.raft[i]) for i in BROKERS)
+
     def start(self, i, env=None):
-        """Starts broker i; `env`: extra environment variables (e.g. LD_PRELOAD)."""
+        """Starts broker i; `env`: extra environment variables (e.g. LD_PRELOAD). In netns
+        mode the argv starts with `ip netns exec NS`, which execs skiffd in place: the PID
+        we track (kill, SIGSTOP, strace, cgroup) is skiffd's own (see NetnsNet.exec_prefix)."""
         assert self.state[i] == "dead"
         full_env = None
         if env:
             full_env = dict(os.environ)
             full_env.update(env)
         self.popen[i] = self.procs.spawn(
+            self.net.exec_prefix(i) +
             [self.skiffd, "--broker_id=%d" % i, "--data_dir=" + self.data_dirs[i],
-             "--listen=" + self.client[i], "--raft_listen=127.0.0.1:%d" % self.raft_port[i],
+             "--listen=" + self.client[i], "--raft_listen=" + self.raft[i],
              "--rack=r%d" % i, "--metadata_voters=" + self.voters,
              "--tick_ms=%d" % TICK_MS, "--election_ticks=%d" % ELECTION_TICKS] + self.extra_flags,
             os.path.join(self.root, "broker%d.log" % i),
@@ -237,8 +252,23 @@ class Cluster:
                                    % (i, self.popen[i].returncode, i))
 
 
-class Firewall:
-    """iptables rules on the loopback that cut one broker's Raft traffic while leaving its
+def drop_count(listing):
+    """The packets counted by the DROP rules of an `iptables -L CHAIN -v -x -n` listing."""
+    total = 0
+    for line in listing.splitlines()[2:]:
+        fields = line.split()
+        if len(fields) > 2 and fields[2] == "DROP" and fields[0].isdigit():
+            total += int(fields[0])
+    return total
+
+
+class LoopbackFirewall:
+    """The loopback backend of the network faults (NetnsFirewall is the other; both have the
+    same methods, which are all a scenario calls: install, isolate, isolate_fully,
+    cut_clients, drop_link, lossy, dropped, clear, remove, leftover, unavailable_reason,
+    statistic_reason).
+
+    iptables rules on the loopback that cut one broker's Raft traffic while leaving its
     client port alone. Brokers share 127.0.0.1, so a broker's OUTGOING Raft connections are
     told apart by the group id it runs under (owner match); its INCOMING ones by its Raft port.
     All rules live in one chain per run, jumped to from OUTPUT and deleted at the end."""
@@ -338,13 +368,7 @@ class Firewall:
 
     def dropped(self):
         """Packets the chain's rules dropped since they were added (iptables counters)."""
-        r = self._run("-L", self.chain, "-v", "-x", "-n")
-        total = 0
-        for line in r.stdout.splitlines()[2:]:
-            fields = line.split()
-            if len(fields) > 2 and fields[2] == "DROP" and fields[0].isdigit():
-                total += int(fields[0])
-        return total
+        return drop_count(self._run("-L", self.chain, "-v", "-x", "-n").stdout)
 
     def clear(self):
         if self.installed:
@@ -363,6 +387,303 @@ class Firewall:
             return False
         r = self._run("-S")
         return self.chain in r.stdout
+
+
+# ---- where the brokers run: the loopback, or one network namespace each ---------------------
+
+class LoopbackNet:
+    """Every broker on 127.0.0.1 with ports reserved across processes; the network faults are
+    LoopbackFirewall's rules. Nothing to create or remove."""
+
+    name = "loopback"
+
+    def __init__(self):
+        self.client, self.raft = {}, {}
+
+    def unavailable_reason(self):
+        return None
+
+    def setup(self):
+        ports = reserved_ports.reserve_ports(2 * len(BROKERS))
+        for k, i in enumerate(BROKERS):
+            self.client[i] = "127.0.0.1:%d" % ports[k]
+            self.raft[i] = "127.0.0.1:%d" % ports[len(BROKERS) + k]
+
+    def client_address(self, i):
+        return self.client[i]
+
+    def raft_address(self, i):
+        return self.raft[i]
+
+    def exec_prefix(self, i):
+        return []
+
+    def firewall(self):
+        return LoopbackFirewall()
+
+    def teardown(self):
+        pass
+
+    def leftover(self):
+        return []
+
+
+def ns_prefix():
+    """Every namespace of this run is named skiffchaos-<pid>-..., so that concurrent runs never
+    share one and the end-of-run check can find exactly ours."""
+    return "skiffchaos-%d-" % os.getpid()
+
+
+def run_ip(*args):
+    return subprocess.run(["ip"] + list(args), capture_output=True, text=True, timeout=20)
+
+
+def our_namespaces():
+    """This run's network namespaces that exist now."""
+    r = run_ip("netns", "list")
+    return sorted(line.split()[0] for line in r.stdout.splitlines()
+                  if line.split() and line.split()[0].startswith(ns_prefix()))
+
+
+class NetnsNet:
+    """Broker i in its own network namespace skiffchaos-<pid>-b<i> at SUBNET.i; a bridge
+    namespace skiffchaos-<pid>-br holds the Linux bridge br0 with one veth to each broker and
+    one to the root namespace (SUBNET.254), where producers, consumers and the checker's reads
+    stay. Every broker listens on its own address with the same ports (the namespaces do not
+    share a port space), and advertises that address. The network faults are NetnsFirewall's
+    rules inside the brokers' namespaces."""
+
+    name = "netns"
+    CLIENT_PORT, RAFT_PORT = 9092, 9192
+    HOST = 254  # the root namespace's address in the subnet
+
+    def __init__(self):
+        self.ns = {i: ns_prefix() + "b%d" % i for i in BROKERS}
+        self.bridge = ns_prefix() + "br"
+        # Interface names are at most 15 characters; the pid keeps concurrent runs apart.
+        self.host_if = "skc%d" % os.getpid()
+        self.subnet = None  # "10.213.Y", chosen by setup()
+        self.created = False
+
+    def unavailable_reason(self):
+        if shutil.which("ip") is None:
+            return "ip (iproute2) is not installed"
+        if os.geteuid() != 0:
+            return "network namespaces need root"
+        return None
+
+    def address(self, i):
+        return "%s.%d" % (self.subnet, i)
+
+    def client_address(self, i):
+        return "%s:%d" % (self.address(i), self.CLIENT_PORT)
+
+    def raft_address(self, i):
+        return "%s:%d" % (self.address(i), self.RAFT_PORT)
+
+    def exec_prefix(self, i):
+        # `ip netns exec` enters the namespace and execs the command (no fork), so the child's
+        # PID is skiffd's: signals, strace and the cpu cgroup reach the broker itself.
+        return ["ip", "netns", "exec", self.ns[i]]
+
+    def firewall(self):
+        return NetnsFirewall(self)
+
+    @staticmethod
+    def _routes():
+        r = run_ip("-4", "route", "show", "table", "all")
+        nets = []
+        for line in r.stdout.splitlines():
+            dest = line.split()[0] if line.split() else ""
+            if dest in ("default", "broadcast", "local", "unreachable"):
+                dest = line.split()[1] if len(line.split()) > 1 else ""
+            try:
+                nets.append(ipaddress.ip_network(dest, strict=False))
+            except ValueError:
+                pass
+        return nets
+
+    def _choose_subnet(self):
+        """10.213.Y.0/24, Y derived from our pid (concurrent runs start apart) and moved on
+        while any route of the root namespace overlaps it (another run's, or a real network);
+        the first 250 candidates only."""
+        routes = [n for n in self._routes() if n.prefixlen > 0]  # a default route overlaps all
+        for k in range(250):
+            y = (os.getpid() + k) % 250 + 1
+            candidate = ipaddress.ip_network("10.213.%d.0/24" % y)
+            if not any(candidate.overlaps(n) for n in routes):
+                return "10.213.%d" % y
+        raise Skipped("no free 10.213.Y.0/24 subnet for the brokers' namespaces")
+
+    def _ip(self, *args):
+        r = run_ip(*args)
+        if r.returncode != 0:
+            raise RuntimeError("ip %s: %s" % (" ".join(args), r.stderr.strip()))
+
+    def setup(self):
+        """Creates the namespaces, the bridge and the veths. A failure half-way leaves the rest
+        to teardown(), which the caller's finally runs."""
+        self.subnet = self._choose_subnet()
+        self.created = True  # from here on teardown() must look for what exists
+        br = self.bridge
+        self._ip("netns", "add", br)
+        self._ip("-n", br, "link", "set", "lo", "up")
+        self._ip("-n", br, "link", "add", "br0", "type", "bridge")
+        self._ip("-n", br, "link", "set", "br0", "up")
+        for i in BROKERS:
+            ns = self.ns[i]
+            self._ip("netns", "add", ns)
+            self._ip("-n", ns, "link", "set", "lo", "up")
+            # Created inside the bridge namespace, its peer moved straight into the broker's:
+            # no interface of this run ever appears in the root namespace except host_if.
+            self._ip("-n", br, "link", "add", "b%d" % i, "type", "veth", "peer", "name", "eth0",
+                     "netns", ns)
+            self._ip("-n", br, "link", "set", "b%d" % i, "master", "br0", "up")
+            self._ip("-n", ns, "addr", "add", "%s/24" % self.address(i), "dev", "eth0")
+            self._ip("-n", ns, "link", "set", "eth0", "up")
+        self._ip("link", "add", self.host_if, "type", "veth", "peer", "name", "host", "netns", br)
+        self._ip("-n", br, "link", "set", "host", "master", "br0", "up")
+        self._ip("addr", "add", "%s/24" % self.address(self.HOST), "dev", self.host_if)
+        self._ip("link", "set", self.host_if, "up")
+        log("netns: brokers at %s.{%s}, this process at %s via %s; namespaces %s*"
+            % (self.subnet, ",".join(str(i) for i in BROKERS), self.address(self.HOST),
+               self.host_if, ns_prefix()))
+
+    def teardown(self):
+        """Deletes the root veth (its peer goes with it) and every namespace of this run (their
+        veths, bridge and iptables rules go with them). Only after the brokers are dead: a
+        namespace with a process in it would outlive its name."""
+        if not self.created:
+            return
+        if run_ip("link", "show", self.host_if).returncode == 0:
+            run_ip("link", "del", self.host_if)
+        for ns in our_namespaces():
+            run_ip("netns", "del", ns)
+        self.created = False
+
+    def leftover(self):
+        left = our_namespaces()
+        if run_ip("link", "show", self.host_if).returncode == 0:
+            left.append(self.host_if)
+        return left
+
+
+class NetnsFirewall:
+    """The netns backend of the network faults (same methods as LoopbackFirewall). Each broker
+    has its own address, so a rule names the peer by address, and it lives in the broker's
+    own namespace: chain SKIFFCHAOS there, jumped to from INPUT and OUTPUT. A rule on `-s
+    PEER` only matches what arrives (INPUT), one on `-d PEER` only what leaves (OUTPUT).
+    Why not on the bridge: filtering bridged frames with iptables needs br_netfilter (a host
+    module and a host-wide sysctl) or ebtables/nft's bridge family; rules in the brokers'
+    namespaces need nothing beyond iptables and go away with the namespaces.
+
+    Differences from the loopback rules, which must tell the brokers apart by port and owner:
+    here "isolate from the peers" drops every packet between the broker and its peers (also
+    their use of its client port, for forwarded admin calls); "one way" drops every IP packet
+    from one broker to another, TCP acks included, so a TCP stream the other way stalls after
+    its first unacknowledged segments instead of flowing; loss hits both directions of every
+    packet to and from the peers."""
+
+    CHAIN = "SKIFFCHAOS"
+
+    def __init__(self, net):
+        self.net = net
+        self.installed = set()  # brokers whose namespace has the chain
+
+    def _run(self, broker, *args):
+        return subprocess.run(["ip", "netns", "exec", self.net.ns[broker], "iptables", "-w", "5"]
+                              + list(args), capture_output=True, text=True, timeout=30)
+
+    def unavailable_reason(self):
+        if shutil.which("iptables") is None:
+            return "iptables is not installed (apt-get install -y iptables)"
+        b = BROKERS[0]
+        r = self._run(b, "-L", "INPUT", "-n")
+        if r.returncode != 0:
+            return "iptables does not work in a network namespace here: %s" % r.stderr.strip()
+        return None
+
+    def statistic_reason(self):
+        r = self._run(BROKERS[0], "-m", "statistic", "--help")
+        if "probability" not in r.stdout:
+            return "iptables has no statistic match (random loss)"
+        return None
+
+    def install(self):
+        for b in BROKERS:
+            self.installed.add(b)  # even a half-done install must be removed
+            for args in (("-N", self.CHAIN), ("-I", "INPUT", "-j", self.CHAIN),
+                         ("-I", "OUTPUT", "-j", self.CHAIN)):
+                r = self._run(b, *args)
+                if r.returncode != 0:
+                    raise RuntimeError("iptables in %s: %s: %s"
+                                       % (self.net.ns[b], " ".join(args), r.stderr.strip()))
+
+    def _append(self, broker, rule, probability=None):
+        if probability is not None:
+            rule = tuple(rule) + ("-m", "statistic", "--mode", "random",
+                                  "--probability", "%.3f" % probability)
+        r = self._run(broker, "-A", self.CHAIN, *rule, "-j", "DROP")
+        if r.returncode != 0:
+            raise RuntimeError("iptables in %s: %s" % (self.net.ns[broker], r.stderr.strip()))
+
+    def _cut_from(self, broker, address, probability=None):
+        """Both directions between `broker` and `address`, in the broker's namespace."""
+        self._append(broker, ("-s", address), probability)
+        self._append(broker, ("-d", address), probability)
+
+    def isolate(self, broker, cluster):
+        """From its peers (Raft and everything else between brokers); clients still reach it."""
+        for peer in BROKERS:
+            if peer != broker:
+                self._cut_from(broker, self.net.address(peer))
+
+    def isolate_fully(self, broker, cluster):
+        """From everyone: its peers and the clients, both ways (its own address stays
+        reachable to itself, as a whole-subnet rule would not leave it)."""
+        for other in [b for b in BROKERS if b != broker] + [self.net.HOST]:
+            self._cut_from(broker, self.net.address(other))
+
+    def cut_clients(self, broker, cluster):
+        """From the clients only (this process, the consumers and the final reads all come
+        from the root namespace's address); its peers still reach it."""
+        self._cut_from(broker, self.net.address(self.net.HOST))
+
+    def drop_link(self, src, dst, cluster, probability=None):
+        """One way: every IP packet from src to dst is dropped as it leaves src."""
+        self._append(src, ("-d", self.net.address(dst)), probability)
+
+    def lossy(self, broker, cluster, probability):
+        """Random loss on everything between the broker and its peers, both ways."""
+        for peer in BROKERS:
+            if peer != broker:
+                self._cut_from(broker, self.net.address(peer), probability)
+
+    def dropped(self):
+        return sum(drop_count(self._run(b, "-L", self.CHAIN, "-v", "-x", "-n").stdout)
+                   for b in sorted(self.installed))
+
+    def clear(self):
+        for b in sorted(self.installed):
+            self._run(b, "-F", self.CHAIN)
+
+    def remove(self):
+        for b in sorted(self.installed):
+            if self.net.ns[b] not in our_namespaces():
+                continue  # gone with its namespace
+            self._run(b, "-D", "INPUT", "-j", self.CHAIN)
+            self._run(b, "-D", "OUTPUT", "-j", self.CHAIN)
+            self._run(b, "-F", self.CHAIN)
+            self._run(b, "-X", self.CHAIN)
+        self.installed.clear()
+
+    def leftover(self):
+        existing = our_namespaces()
+        return any(self._run(b, "-S").stdout.count(self.CHAIN) > 0
+                   for b in BROKERS if self.net.ns[b] in existing)
+
+
+NETS = {"loopback": LoopbackNet, "netns": NetnsNet}
 
 
 class LoopDisks:
@@ -1022,7 +1343,8 @@ class Context:
         self.args, self.name, self.seed, self.root, self.procs = args, name, seed, root, procs
         self.rng = random.Random(seed)
         self.ledger = Ledger()
-        self.cluster = Cluster(args.skiffd, root, procs, args.broker_flag)
+        self.net = NETS[args.net]()
+        self.cluster = Cluster(args.skiffd, root, procs, self.net, args.broker_flag)
         self.client = Client(self.cluster)
         self.gen_dir = args.gen_dir
         self.stop_producing = threading.Event()
@@ -1032,7 +1354,7 @@ class Context:
         # Hard bound of the whole run: CI rounds take about a minute, --duration adds its own.
         self.deadline = (now() + STARTUP_S + 120 + args.duration * 2 + PRODUCER_GRACE_S + WHOLE_S
                          + DRAIN_S)
-        self.firewall = Firewall()
+        self.firewall = self.net.firewall()
         self.disks = None  # LoopDisks or TmpfsDisks, for scenarios marked needs_disks
         self.throttle = CpuThrottle()
         self.cleanups = []  # scenario-specific undo actions, run in reverse in finally
@@ -1040,6 +1362,7 @@ class Context:
         self.errors_lock = threading.Lock()
         self.notes = []  # what the scenario observed of its own fault (printed, kept)
         self.producers, self.consumers = [], None  # set by run_scenario
+        self.replica_sets = {}  # partition -> its 3 replicas, set by load_replica_sets
         # Liveness a scenario requires besides safety (e.g. "the partition kept being written
         # while only a follower was broken"): each unmet requirement fails the run like a
         # violation, with the checker's verdict still computed and printed.
@@ -1105,6 +1428,33 @@ class Context:
             self.cluster.kill9(b)
         for b in brokers:
             self.disks.swap_in(b, copies[b])
+
+    def load_replica_sets(self, timeout_s=STARTUP_S):
+        """Each partition's replicas (replication factor 3), as the brokers' metadata names
+        them once the topic exists; replicas never move, so this is read once. With 3
+        brokers every partition is on all of them; with 5, victims must be chosen among a
+        partition's own replicas (see followers())."""
+        end = min(now() + timeout_s, self.deadline)
+        while now() < end:
+            for b in self.cluster.reachable():
+                md = self.client.metadata(b)
+                if md is None or not md.topics:
+                    continue
+                sets = {pm.partition: sorted(pm.replicas) for pm in md.topics[0].partitions
+                        if len(pm.replicas) == 3}
+                if len(sets) == PARTITIONS:
+                    self.replica_sets = sets
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("the topic's replicas are not known after %ds" % timeout_s)
+
+    def replicas(self, partition):
+        return list(self.replica_sets[partition])
+
+    def followers(self, partition, leader):
+        """The partition's replicas other than `leader`, in id order (with 3 brokers: the two
+        other brokers, exactly as before --brokers existed, so seeds choose the same)."""
+        return [b for b in self.replicas(partition) if b != leader]
 
     def keys_led_by(self, broker):
         return [p for p, b in self.client.leaders().items() if b == broker]
@@ -1239,6 +1589,14 @@ def needs_tmpfs(fn):
     return fn
 
 
+def three_brokers_only(why):
+    """Marks a scenario that cannot run with more than 3 brokers, and why."""
+    def mark(fn):
+        fn.three_brokers_only = why
+        return fn
+    return mark
+
+
 @scenario
 @needs_disks
 def scenario_power_cut(ctx):
@@ -1289,7 +1647,7 @@ def scenario_pause_minority_power_cut(ctx):
         ctx.sleep(2)
         p = r % PARTITIONS
         leader = ctx.wait_leader(p)
-        followers = [b for b in BROKERS if b != leader]
+        followers = ctx.followers(p, leader)
         paused = ctx.rng.choice(followers)
         cut = leader if r % 2 == 0 else next(b for b in followers if b != paused)
         # With two of three brokers out, no partition can commit: every key is affected.
@@ -1331,7 +1689,7 @@ def scenario_asymmetric_partition(ctx):
         ctx.sleep(2)
         p = r % PARTITIONS
         leader = ctx.wait_leader(p)
-        follower = ctx.rng.choice([b for b in BROKERS if b != leader])
+        follower = ctx.rng.choice(ctx.followers(p, leader))
         src, dst = (follower, leader) if r % 2 == 0 else (leader, follower)
         keys = sorted(set(ctx.keys_led_by(leader) + ctx.keys_led_by(follower))) or [p]
         ctx.ledger.fault("drop raft traffic broker %d -> broker %d only (leader of p%d is %d)"
@@ -1355,8 +1713,11 @@ def scenario_bridge_partition(ctx):
     use_firewall(ctx)
     for r in range(rounds_for(ctx, 3, 10)):
         ctx.sleep(2)
-        bridge = BROKERS[(r + 2) % len(BROKERS)]
-        a, b = [x for x in BROKERS if x != bridge]
+        # Among the replicas of one partition (with 3 brokers: all of them, and p0's replicas
+        # are 1, 2, 3, so round 1 still cuts 1 from 2 with 3 as the bridge).
+        replicas = ctx.replicas(r % PARTITIONS)
+        bridge = replicas[(r + 2) % len(replicas)]
+        a, b = [x for x in replicas if x != bridge]
         ctx.ledger.fault("cut broker %d from broker %d (broker %d bridges them)" % (a, b, bridge),
                          list(range(PARTITIONS)))
         ctx.firewall.drop_link(a, b, ctx.cluster)
@@ -1595,7 +1956,7 @@ def scenario_bitflip_minority(ctx):
         ctx.sleep(3)
         p = r % PARTITIONS
         leader = ctx.wait_leader(p)
-        victim = ctx.rng.choice([b for b in BROKERS if b != leader])
+        victim = ctx.rng.choice(ctx.followers(p, leader))
         wal = r % 2 == 1
         if not wal:
             keys = ctx.keys_led_by(victim) or [p]
@@ -1678,7 +2039,7 @@ def scenario_clock_skew(ctx):
         ctx.sleep(2)
         p = r % PARTITIONS
         leader = ctx.wait_leader(p)
-        victim = leader if r % 2 == 0 else ctx.rng.choice([b for b in BROKERS if b != leader])
+        victim = leader if r % 2 == 0 else ctx.rng.choice(ctx.followers(p, leader))
         spec = "+1h" if r % 2 == 0 else "+0 x2"
         keys = ctx.keys_led_by(victim) or [p]
         ctx.ledger.fault("restart broker %d under faketime %r" % (victim, spec), keys)
@@ -1879,7 +2240,7 @@ def scenario_follower_disk_full(ctx):
         ctx.sleep(2)
         p = r % PARTITIONS
         leader = ctx.wait_leader(p)
-        victim = least_leading(ctx, [b for b in BROKERS if b != leader])
+        victim = least_leading(ctx, ctx.followers(p, leader))
         keys = sorted(set([p] + ctx.keys_led_by(victim)))
         before = ctx.error_count("STORAGE_FULL")
         fault = ctx.ledger.fault("fill broker %d's disk (follower of p%d, whose leader is %d)"
@@ -1913,6 +2274,11 @@ def scenario_follower_disk_full(ctx):
 
 @scenario
 @needs_tmpfs
+@three_brokers_only(
+    "its disks are filled one after another from the fault on, and a partition keeps "
+    "committing until 2 of its 3 replicas are full: five fills of ~400 MiB took about 2 s "
+    "on a loaded machine, past the 1 s after which it requires that nothing is acknowledged "
+    "(soak seed 906, --net netns --brokers 5: acks until 1.5 s after the fault began)")
 def scenario_all_disks_full(ctx):
     """Every broker's disk filled at once (tmpfs, 32 MiB left, under skiffd's 64 MiB reserve)
     for ~6 s: no replica can append, so nothing may be acknowledged after the writes already
@@ -1958,7 +2324,7 @@ def scenario_follower_fsync_eio(ctx):
         ctx.sleep(2)
         p = r % PARTITIONS
         leader = ctx.wait_leader(p)
-        victim = least_leading(ctx, [b for b in BROKERS if b != leader])
+        victim = least_leading(ctx, ctx.followers(p, leader))
         keys = sorted(set([p] + ctx.keys_led_by(victim)))
         ctx.ledger.fault("fdatasync/fsync fail with EIO on broker %d (follower of p%d, whose "
                          "leader is %d)" % (victim, p, leader), keys)
@@ -1999,7 +2365,7 @@ def scenario_client_cut(ctx):
         ctx.sleep(2)
         p = r % PARTITIONS
         leader = ctx.wait_leader(p)
-        victim = leader if r % 2 == 0 else ctx.rng.choice([b for b in BROKERS if b != leader])
+        victim = leader if r % 2 == 0 else ctx.rng.choice(ctx.followers(p, leader))
         led_by_victim = ctx.keys_led_by(victim)
         keys = led_by_victim or list(range(PARTITIONS))
         fault = ctx.ledger.fault("cut clients off broker %d (%s of p%d; leads %s)"
@@ -2052,7 +2418,9 @@ def final_reads(ctx):
                     allow_follower=follower, client_rack="r%d" % broker if follower else ""),
                     timeout=3)
             except grpc.RpcError as e:
-                ctx.read_errors[source] = str(e.code())
+                # With the details: a client that cannot connect and a broker that answers
+                # UNAVAILABLE itself both show as StatusCode.UNAVAILABLE.
+                ctx.read_errors[source] = "%s: %s" % (e.code(), e.details())
                 time.sleep(0.1)
                 continue
             if f.error != 0:
@@ -2081,10 +2449,10 @@ def final_reads(ctx):
             # Still no leader after every fault was healed: nothing of the partition can be
             # read, so the checker counts every acknowledged record of it as lost.
             unreadable.append(p)
-            leader = BROKERS[0]
+            leader = ctx.replicas(p)[0]
         got, ok = read(p, leader, False)
         reads[p]["leader"], drained[p]["leader"] = got, ok
-        for b in BROKERS:
+        for b in ctx.replicas(p):  # with 5 brokers, only 3 of them hold the partition
             # A follower read is complete once it holds what the leader read holds.
             end = now() + DRAIN_S / 3
             rgot, _ = read(p, b, True, DRAIN_S / 3)
@@ -2129,8 +2497,14 @@ def run_scenario(args, name, seed, procs):
     ctx = Context(args, name, seed, root, procs)
     producers, consumers, consumer_chaos = [], None, None
     verdict, status, failure = None, None, None
-    log("scenario %s seed=%d root=%s" % (name, seed, root))
+    log("scenario %s seed=%d root=%s net=%s brokers=%d"
+        % (name, seed, root, args.net, len(BROKERS)))
     try:
+        reason = ctx.net.unavailable_reason() or refusal(name)
+        if reason:
+            raise Skipped(reason)
+        ctx.net.setup()
+        ctx.cluster.assign_addresses()
         disks = getattr(SCENARIOS[name], "needs_disks", None)
         if disks:
             ctx.disks = TmpfsDisks(root) if disks == "tmpfs" else LoopDisks(root)
@@ -2145,6 +2519,7 @@ def run_scenario(args, name, seed, procs):
             name=TOPIC, partitions=PARTITIONS, replication_factor=3), now() + STARTUP_S)
         for p in range(PARTITIONS):
             ctx.wait_leader(p, STARTUP_S)
+        ctx.load_replica_sets()
         consumers = Consumers(ctx)
         consumers.start_all()
         producers = [Producer(ctx, i, ctx.rng.randrange(1 << 30)) for i in range(PRODUCERS)]
@@ -2223,6 +2598,7 @@ def run_scenario(args, name, seed, procs):
         procs.kill_all()
         if ctx.disks is not None:
             ctx.disks.unmount_all()  # the brokers using them are dead now
+        ctx.net.teardown()  # after the brokers are dead (see NetnsNet.teardown)
         for pr in producers:
             pr.join(timeout=5)
         keep = args.keep or status in ("FAIL", "ERROR", "INTERRUPTED")
@@ -2231,18 +2607,21 @@ def run_scenario(args, name, seed, procs):
         if keep:
             dest = os.path.join(args.evidence_dir, "%s-seed%d-%s" % (name, seed, status.lower()))
             shutil.rmtree(dest, ignore_errors=True)
-            shutil.copytree(root, dest, ignore=shutil.ignore_patterns("b1", "b2", "b3", "img", "disk*"),
+            data = ["b%d" % i for i in BROKERS]  # the brokers' data dirs: too big to keep
+            shutil.copytree(root, dest, ignore=shutil.ignore_patterns(*data, "img", "disk*"),
                             dirs_exist_ok=True)
             log("evidence kept in %s" % dest)
         shutil.rmtree(root, ignore_errors=True)
         left = procs.leftovers(root)
         mounts = ctx.disks.leftover() if ctx.disks is not None else []
         ctx.throttle.release()  # a broker killed above leaves its cgroup empty: removable now
-        if left or mounts or ctx.firewall.leftover() or ctx.throttle.leftover():
+        net_left = ctx.net.leftover()
+        if left or mounts or ctx.firewall.leftover() or ctx.throttle.leftover() or net_left:
             status = "ERROR"
-            failure = "left behind: pids %s, mounts %s, iptables chain %s, cgroup %s" % (
-                left, mounts, ctx.firewall.leftover(),
-                ctx.throttle.path if ctx.throttle.leftover() else None)
+            failure = ("left behind: pids %s, mounts %s, iptables chain %s, cgroup %s, "
+                       "namespaces/links %s" % (
+                           left, mounts, ctx.firewall.leftover(),
+                           ctx.throttle.path if ctx.throttle.leftover() else None, net_left))
     if status in ("PASS", "FAIL"):
         print(checker.summary_line(name, seed, verdict), flush=True)
         print("  " + json.dumps({"scenario": name, "seed": seed, "status": status,
@@ -2271,6 +2650,31 @@ def run_scenario(args, name, seed, procs):
     else:
         print("%s %s seed=%d: %s" % (status, name, seed, failure), flush=True)
     return status, verdict
+
+
+def refusal(name):
+    """Why scenario `name` refuses to run with this many brokers, or None."""
+    why = getattr(SCENARIOS[name], "three_brokers_only", None)
+    if why and len(BROKERS) != 3:
+        return "%s cannot run with %d brokers: %s" % (name, len(BROKERS), why)
+    return None
+
+
+def set_brokers(n):
+    """--brokers: the brokers are 1..n (3 for CI, 5 for soak); the topic stays at replication
+    factor 3, so with 5 each partition lives on 3 of them (Context.replicas)."""
+    global BROKERS
+    BROKERS = tuple(range(1, n + 1))
+
+
+def check_no_namespaces_left():
+    """At the end of a run, no skiffchaos-<pid>-* namespace may exist: each scenario's teardown
+    removes them, and this catches one that failed. Whatever is found is deleted (it is ours)
+    and reported."""
+    left = our_namespaces()
+    for ns in left:
+        run_ip("netns", "del", ns)
+    return left
 
 
 def commit_picks(n):
@@ -2303,6 +2707,12 @@ def main_run(args):
     for n in names:
         if n not in SCENARIOS:
             sys.exit("unknown scenario %r (have: %s)" % (n, ", ".join(sorted(SCENARIOS))))
+    set_brokers(args.brokers)
+    if args.soak_s:
+        # The soak mix leaves out what cannot run with this many brokers (said once here).
+        for n in [n for n in names if refusal(n)]:
+            log("soak: leaving out %s" % refusal(n))
+        names = [n for n in names if not refusal(n)] or names
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     os.makedirs(args.evidence_dir, exist_ok=True)
     gen_root = tempfile.mkdtemp(prefix="skiff-chaos-gen-")
@@ -2334,8 +2744,14 @@ def main_run(args):
     finally:
         procs.kill_all()
         shutil.rmtree(gen_root, ignore_errors=True)
+        # Only netns runs create namespaces (and a loopback run may be on a host without `ip`).
+        namespaces_left = check_no_namespaces_left() if args.net == "netns" else []
     print("chaos summary: " + ", ".join("%s(seed %d)=%s" % (n, s, st) for n, s, st, _ in results),
           flush=True)
+    if namespaces_left:
+        print("chaos: ERROR: network namespaces left behind (now deleted): %s"
+              % " ".join(namespaces_left), flush=True)
+        return 1
     if args.expect_violation:
         # Canary mode: the run passes only if every scenario that ran reported the violation.
         ran = [r for r in results if r[2] in ("PASS", "FAIL")]
@@ -2370,6 +2786,11 @@ def main():
                    help="canary mode: pass only if every scenario run reports this violation")
     r.add_argument("--broker-flag", action="append", default=[],
                    help="extra skiffd flag, e.g. --broker-flag=--sync=never (a canary)")
+    r.add_argument("--net", choices=sorted(NETS), default="loopback",
+                   help="loopback: every broker on 127.0.0.1 (default, CI); netns: each broker "
+                        "in its own network namespace, joined by a bridge namespace")
+    r.add_argument("--brokers", type=int, choices=(3, 5), default=3,
+                   help="brokers in the cluster (replication factor stays 3; 5 is for soak)")
     c = sub.add_parser("consume")
     c.add_argument("--gen", required=True)
     c.add_argument("--brokers", required=True)
