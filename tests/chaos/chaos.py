@@ -908,6 +908,13 @@ class Client:
                 c.close()
             self.channels.clear()
 
+    def forget_channels(self):
+        """New calls get new channels. A channel that failed to connect during a fault backs
+        off its reconnects (gRPC's default grows to 2 minutes), and the final reads must not wait
+        that out. The old channels are not closed: another thread may still hold one."""
+        with self.lock:
+            self.channels = {}
+
     def metadata(self, broker, timeout=0.5):
         try:
             return self.stub("metadata", broker).Metadata(
@@ -2403,6 +2410,7 @@ def final_reads(ctx):
     replica by follower reads, until each reaches the leader's high watermark (bounded)."""
     reads = {p: {} for p in range(PARTITIONS)}
     drained = {p: {} for p in range(PARTITIONS)}
+    ctx.client.forget_channels()
     # Each read has its own deadline: a replica that never serves must not starve the reads of
     # other partitions (which would then be judged from an empty log).
     ctx.read_errors = {}
