@@ -32,6 +32,9 @@ DEFINE_int32(workers, 2, "Raft worker threads (each owns a share of the groups)"
 DEFINE_bool(async_storage_writes, false,
             "Experimental: Raft workers issue their next writes while earlier ones fsync, "
             "acknowledging each only once durable (same guarantees, more throughput)");
+DEFINE_bool(direct_io_for_flush, true,
+            "Write flushed and compacted files with O_DIRECT where the file system allows it "
+            "(saves the page-cache copy of every payload's second write)");
 DEFINE_int64(storage_min_free_mb, 64,
              "Refuse appends (STORAGE_FULL) while the data dir has less free space than this");
 DEFINE_int32(retention_check_ms, 30000,
@@ -116,6 +119,7 @@ int main(int argc, char** argv) {
   tuning.host.heartbeat_ticks = FLAGS_heartbeat_ticks;
   tuning.host.workers = FLAGS_workers;
   tuning.host.async_storage_writes = FLAGS_async_storage_writes;
+  tuning.storage.direct_io_for_flush = FLAGS_direct_io_for_flush;
   tuning.storage.min_free_bytes = static_cast<uint64_t>(FLAGS_storage_min_free_mb) << 20;
   tuning.storage.sync_interval_ms = static_cast<uint32_t>(FLAGS_sync_interval_ms);
 

@@ -8,7 +8,9 @@
 #include <string>
 #include <utility>
 
+#include <fcntl.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
@@ -75,6 +77,15 @@ uint64_t FreeBytes(const std::string& dir) {
   return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
 }
 
+// Whether `dir`'s file system accepts O_DIRECT (tmpfs answers EINVAL).
+bool SupportsDirectIo(const std::string& dir) {
+  const std::string probe = dir + "/.direct_io_probe";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
+  if (fd >= 0) ::close(fd);
+  ::unlink(probe.c_str());
+  return fd >= 0;
+}
+
 }  // namespace
 
 EntryRecordInfo DefaultClassifier(const raft::Entry& entry) {
@@ -128,6 +139,8 @@ Result<std::unique_ptr<LogStore>> LogStore::Open(const std::string& dir, LogStor
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
 
   db_options.allow_fallocate = o.allow_fallocate;
+  store->direct_io_for_flush_ = o.direct_io_for_flush && SupportsDirectIo(dir);
+  db_options.use_direct_io_for_flush_and_compaction = store->direct_io_for_flush_;
   if (o.file_system) {
     store->env_ = rocksdb::NewCompositeEnv(o.file_system);
     db_options.env = store->env_.get();

@@ -211,6 +211,8 @@ void PowerCutTest::RunPowerCuts(bool async) {
       auto opened = LogStore::Open(cut + "/db", LogStoreOptions{});
       ASSERT_TRUE(opened.ok()) << opened.status().ToString();
       std::unique_ptr<LogStore> store = std::move(opened).value();
+      // ext4, like the writer's: its flushes went through O_DIRECT.
+      EXPECT_TRUE(store->direct_io_for_flush());
       for (int g = 0; g < crash::kGroups; ++g) {
         PartitionLog* pl = *store->Group(RaftGroupId(static_cast<uint64_t>(g)));
         const uint64_t want = acked[static_cast<uint64_t>(g)];

@@ -67,6 +67,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   LogStoreOptions options;
+  // Small memtables and blob files, so the cut also lands during and after flushes: the flushed
+  // files are written with O_DIRECT (ext4 allows it) and the WAL they replace gets deleted.
+  options.log_write_buffer_size_bytes = 1 << 20;
+  options.blob_file_size_bytes = 1 << 20;
   // Only to show the power-cut test can fail: acknowledges writes that were never fsynced.
   if (std::getenv("SKIFF_CRASH_WRITER_UNSAFE_NOSYNC") != nullptr) {
     options.sync_policy = SyncPolicy::kNever;
