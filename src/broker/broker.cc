@@ -11,6 +11,7 @@
 #include "broker/partition_entry.h"
 #include "broker/services.h"
 #include "broker/validation.h"
+#include "common/thread_name.h"
 #include "skiff/internal/control.grpc.pb.h"
 #include "storage/partition_log.h"
 
@@ -503,6 +504,7 @@ void Broker::ReportFatalStorageError() {
 }
 
 void Broker::MaintenanceLoop() {
+  SetThreadName("maintenance");
   while (true) {
     {
       std::unique_lock lock(stop_mu_);
@@ -587,20 +589,9 @@ void Broker::EnforceRetention() {
 }
 
 void Broker::UpdateInSyncReplicas() {
-  auto led = std::make_shared<std::unordered_map<RaftGroupId, std::shared_ptr<PartitionReplica>>>();
-  std::vector<RaftGroupId> groups;
-  {
-    std::shared_lock lock(partitions_mu_);
-    for (auto& [id, p] : partitions_) {
-      if (p->is_leader() || p->has_in_sync()) {
-        led->emplace(id, p);
-        groups.push_back(id);
-      }
-    }
-  }
-  if (groups.empty()) return;
-  host_->RunEach(std::move(groups), [this, led](RaftGroupId id, GroupHandle* g) {
-    if (g != nullptr && led->at(id)->UpdateInSync(g)) {
+  host_->SweepActiveLeaders([this](GroupHandle* g) {
+    auto* partition = dynamic_cast<SharedStateMachine<PartitionReplica>*>(g->state_machine);
+    if (partition != nullptr && partition->replica().UpdateInSync(g)) {
       in_sync_generation_.fetch_add(1, std::memory_order_release);
     }
   });

@@ -277,6 +277,11 @@ void PartitionReplica::OnSoftState(const raft::SoftState& soft, raft::Term term)
     leader_ready_ = false;
     serving_.store(false);
   }
+  if (!leading) {
+    previous_commit_ = 0;
+    std::lock_guard lock(in_sync_mu_);
+    in_sync_.clear();
+  }
   if (!leading && leading_) {
     state_.ClearPending();
     leader_ready_ = false;
@@ -305,20 +310,17 @@ void PartitionReplica::OnSoftState(const raft::SoftState& soft, raft::Term term)
 }
 
 bool PartitionReplica::UpdateInSync(GroupHandle* handle) {
+  if (!handle->node->IsLeader()) return false;  // OnSoftState cleared the set
+  const raft::NodeStatus status = handle->node->GetStatus();
   std::vector<int64_t> in_sync;
-  if (handle->node->IsLeader()) {
-    const raft::NodeStatus status = handle->node->GetStatus();
-    in_sync.push_back(static_cast<int64_t>(self_.value()));
-    for (auto [node, match] : status.match) {
-      if (node != self_.value() && match >= previous_commit_) {
-        in_sync.push_back(static_cast<int64_t>(node));
-      }
+  in_sync.push_back(static_cast<int64_t>(self_.value()));
+  for (auto [node, match] : status.match) {
+    if (node != self_.value() && match >= previous_commit_) {
+      in_sync.push_back(static_cast<int64_t>(node));
     }
-    std::sort(in_sync.begin(), in_sync.end());
-    previous_commit_ = status.hard_state.commit;
-  } else {
-    previous_commit_ = 0;
   }
+  std::sort(in_sync.begin(), in_sync.end());
+  previous_commit_ = status.hard_state.commit;
   std::lock_guard lock(in_sync_mu_);
   if (in_sync == in_sync_) return false;
   in_sync_ = std::move(in_sync);
@@ -328,11 +330,6 @@ bool PartitionReplica::UpdateInSync(GroupHandle* handle) {
 std::vector<int64_t> PartitionReplica::in_sync() const {
   std::lock_guard lock(in_sync_mu_);
   return in_sync_;
-}
-
-bool PartitionReplica::has_in_sync() const {
-  std::lock_guard lock(in_sync_mu_);
-  return !in_sync_.empty();
 }
 
 void PartitionReplica::SetRetention(int64_t retention_ms, int64_t retention_bytes) {

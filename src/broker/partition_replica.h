@@ -72,8 +72,6 @@ class PartitionReplica {
   bool UpdateInSync(GroupHandle* handle);
   // Any thread: the last in-sync set computed while this replica led (empty otherwise).
   std::vector<int64_t> in_sync() const;
-  // Any thread: whether in_sync() is non-empty (without copying it).
-  bool has_in_sync() const;
 
   // Any thread. The topic's retention (from its effective config; -1 = unlimited).
   void SetRetention(int64_t retention_ms, int64_t retention_bytes);

@@ -13,6 +13,7 @@
 #include "broker/status_to_grpc.h"
 #include "broker/validation.h"
 #include "common/record_batch.h"
+#include "common/thread_name.h"
 #include "skiff/v1/produce.grpc.pb.h"
 
 namespace skiff::broker {
@@ -84,6 +85,7 @@ class ProduceServiceImpl final : public v1::ProduceService::Service {
     bool writer_done = false;                     // guarded by mu: the client is gone
     grpc::Status ending = grpc::Status::OK;       // guarded by mu
     std::thread writer([&] {
+      SetThreadName("produce-acks");
       while (true) {
         std::unique_ptr<InFlight> next;
         {

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "broker/raft_transport.h"
+#include "common/thread_name.h"
 #include "storage/partition_log.h"
 
 namespace skiff::broker {
@@ -25,8 +26,9 @@ struct RaftHost::Group {
   std::optional<raft::ConfState> conf_to_persist;
   bool storage_failed = false;
   GroupHandle handle;
-  bool dirty = false;  // in Worker::dirty: may have a Ready this loop
-  bool awake = false;  // in Worker::awake: not quiesced, so ticked
+  bool dirty = false;    // in Worker::dirty: may have a Ready this loop
+  bool awake = false;    // in Worker::awake: not quiesced, so ticked
+  bool unswept = false;  // in Worker::unswept
   // Async storage writes: messages waiting for the write ticket they follow, and the last
   // entry of each write not yet reported durable, both in ticket order.
   std::deque<std::pair<uint64_t, std::vector<raft::Message>>> held;
@@ -51,12 +53,18 @@ struct RaftHost::Worker {
   std::vector<Group*> awake;
   std::vector<Group*> dirty;
   std::vector<Group*> retry;  // their Ready failed to persist; retried at the next tick
+  // Groups touched since SweepActiveLeaders last saw them quiesced (or not leading).
+  std::vector<Group*> unswept;
   // Async storage writes: tickets of this worker's WriteAsync calls (durable ones reported in
   // order), and the groups with messages or reports waiting for one.
   uint64_t issued = 0;
   uint64_t durable = 0;
   std::vector<Group*> waiting;
   void Touch(Group* g) {
+    if (!g->unswept) {
+      g->unswept = true;
+      unswept.push_back(g);
+    }
     if (!g->dirty) {
       g->dirty = true;
       dirty.push_back(g);
@@ -71,6 +79,7 @@ struct RaftHost::Worker {
     std::erase(dirty, g);
     std::erase(retry, g);
     std::erase(waiting, g);
+    std::erase(unswept, g);
   }
   void Wait(Group* g) {
     if (!g->waiting) {
@@ -80,6 +89,7 @@ struct RaftHost::Worker {
   }
   Clock::time_point next_tick;
   Clock::time_point next_wake_check;
+  uint64_t wake_checks = 0;
 };
 
 RaftHost::RaftHost(BrokerId self, storage::LogStore* store, RaftTransport* transport,
@@ -253,24 +263,19 @@ void RaftHost::Run(RaftGroupId id, std::function<void(GroupHandle*)> fn) {
   });
 }
 
-void RaftHost::RunEach(std::vector<RaftGroupId> ids,
-                       std::function<void(RaftGroupId, GroupHandle*)> fn) {
-  std::vector<std::vector<RaftGroupId>> per_worker(workers_.size());
-  for (RaftGroupId id : ids) per_worker[WorkerIndex(id)].push_back(id);
-  auto shared_fn = std::make_shared<std::function<void(RaftGroupId, GroupHandle*)>>(std::move(fn));
-  for (size_t i = 0; i < workers_.size(); ++i) {
-    if (per_worker[i].empty()) continue;
-    Worker& worker = *workers_[i];
-    Post(worker, [&worker, ids = std::move(per_worker[i]), shared_fn] {
-      for (RaftGroupId id : ids) {
-        auto it = worker.groups.find(id);
-        if (it == worker.groups.end()) {
-          (*shared_fn)(id, nullptr);
-          continue;
-        }
-        (*shared_fn)(id, &it->second->handle);
-        worker.Touch(it->second.get());
-      }
+void RaftHost::SweepActiveLeaders(std::function<void(GroupHandle*)> fn) {
+  auto shared_fn = std::make_shared<std::function<void(GroupHandle*)>>(std::move(fn));
+  for (auto& w : workers_) {
+    Worker& worker = *w;
+    Post(worker, [&worker, shared_fn] {
+      std::erase_if(worker.unswept, [&](Group* g) {
+        const bool leading = g->soft.role == raft::Role::kLeader;
+        if (leading) (*shared_fn)(&g->handle);
+        // Seen quiesced: nothing changes until a message or task touches it again.
+        const bool done = !leading || g->node->Quiesced();
+        if (done) g->unswept = false;
+        return done;
+      });
     });
   }
 }
@@ -332,6 +337,7 @@ void RaftHost::PublishLeadership(RaftGroupId id, const raft::SoftState& soft, ui
 }
 
 void RaftHost::WorkerLoop(Worker& worker) {
+  SetThreadName("raft-worker-" + std::to_string(worker.index));
   std::vector<std::pair<BrokerId, std::vector<GroupMessage>>> inbox;
   std::vector<std::function<void()>> tasks;
   while (!stopping_.load()) {
@@ -400,6 +406,13 @@ void RaftHost::WorkerLoop(Worker& worker) {
 }
 
 void RaftHost::WakeQuietFollowers(Worker& worker) {
+  // A follower quiesces only on a heartbeat from its leader, so its leader's broker is one the
+  // transport heard from: while none of those is silent, no quiet follower needs waking and
+  // the scan over every group is skipped. Every tenth check scans anyway, in case a group's
+  // leader was never heard by the transport.
+  if (++worker.wake_checks % 10 != 0 && !transport_->AnyPeerSilentFor(options_.peer_silence_wake)) {
+    return;
+  }
   const auto now = Clock::now();
   // Whether each leader broker went silent, asked of the transport once per broker (not once
   // per group: thousands of quiet groups share a handful of leaders).

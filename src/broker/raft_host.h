@@ -97,6 +97,7 @@ class SharedStateMachine final : public GroupStateMachine {
     }
   }
   void OnStop() override { replica_->OnStop(); }
+  Replica& replica() { return *replica_; }
 
  private:
   std::shared_ptr<Replica> replica_;
@@ -156,10 +157,13 @@ class RaftHost {
 
   // Runs fn on the group's worker; fn gets nullptr when the group is not hosted here.
   void Run(RaftGroupId id, std::function<void(GroupHandle*)> fn);
-  // Runs fn for each group on that group's worker, as one task per worker: a periodic sweep
-  // over thousands of groups would otherwise wake the workers thousands of times. fn runs on
-  // several workers at once (so must be thread-safe) and gets nullptr for a group not hosted.
-  void RunEach(std::vector<RaftGroupId> ids, std::function<void(RaftGroupId, GroupHandle*)> fn);
+  // Runs fn, as one task per worker, for every group this broker leads that was active since
+  // the last sweep: fn sees each leader at least once after anything happened to it, including
+  // once after it quiesced; quiesced leaders cost nothing after that. A periodic sweep over
+  // thousands of groups would otherwise wake the workers thousands of times. fn runs on several
+  // workers at once (so must be thread-safe) and must not change Raft state: the groups are
+  // not asked for a Ready afterwards.
+  void SweepActiveLeaders(std::function<void(GroupHandle*)> fn);
 
   // Inbound from the transport (any thread).
   void Deliver(BrokerId from, std::vector<GroupMessage> messages);

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "common/assert.h"
+#include "common/thread_name.h"
 #include "skiff/internal/raft.grpc.pb.h"
 
 namespace skiff::broker {
@@ -261,6 +262,15 @@ std::optional<Clock::time_point> RaftTransport::LastReceived(BrokerId peer) cons
   return it->second;
 }
 
+bool RaftTransport::AnyPeerSilentFor(Clock::duration silence) const {
+  const auto now = Clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [peer, heard] : last_received_) {
+    if (now - heard > silence) return true;
+  }
+  return false;
+}
+
 void RaftTransport::Stop() {
   std::vector<Peer*> peers;
   {
@@ -323,6 +333,7 @@ void RaftTransport::ReportDropped(Peer* peer, std::vector<GroupMessage> messages
 }
 
 void RaftTransport::MonitorLoop() {
+  SetThreadName("raft-monitor");
   constexpr auto kInterval = std::chrono::milliseconds(100);
   for (;;) {
     std::vector<Peer*> peers;
@@ -355,6 +366,7 @@ void RaftTransport::MonitorLoop() {
 }
 
 void RaftTransport::SenderLoop(Peer* peer) {
+  SetThreadName("raft-send-" + std::to_string(peer->id.value()));
   auto backoff = options_.reconnect_backoff_min;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<internal::RaftTransport::Stub> stub;
@@ -413,6 +425,7 @@ void RaftTransport::SenderLoop(Peer* peer) {
     bool acked_any = false;
     bool reader_done = false;  // guarded by peer->mu
     std::thread reader([&] {
+      SetThreadName("raft-acks-" + std::to_string(peer->id.value()));
       internal::BatchAck ack;
       while (stream->Read(&ack)) {
         std::lock_guard<std::mutex> lock(peer->mu);

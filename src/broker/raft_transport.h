@@ -99,6 +99,8 @@ class RaftTransport {
   // this broker's address sends at least one frame every keepalive_time, so this is a liveness
   // signal even when no Raft traffic flows.
   std::optional<std::chrono::steady_clock::time_point> LastReceived(BrokerId peer) const;
+  // Whether some peer this broker ever heard from has been silent for longer than `silence`.
+  bool AnyPeerSilentFor(std::chrono::steady_clock::duration silence) const;
   // Idempotent; see the lifecycle above. Must not be called from either handler.
   void Stop();
 

@@ -21,6 +21,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include "common/thread_name.h"
 #include "storage/partition_log.h"
 #include "storage/rocksdb_status.h"
 
@@ -219,6 +220,7 @@ LogStore::~LogStore() {
 }
 
 void LogStore::SyncLoop() {
+  SetThreadName("wal-sync");
   std::unique_lock lock(sync_mu_);
   while (!stopping_) {
     sync_cv_.wait_for(lock, std::chrono::milliseconds(options_.sync_interval_ms));
@@ -344,6 +346,7 @@ Status LogStore::WriteAsync(std::span<const GroupWrite> writes,
 }
 
 void LogStore::DurabilityLoop() {
+  SetThreadName("wal-durable");
   std::unique_lock lock(durable_mu_);
   while (true) {
     durable_cv_.wait(lock, [&] { return durable_stopping_ || !awaiting_sync_.empty(); });
