@@ -124,7 +124,10 @@ Status Broker::Init() {
   std::sort(voters.voters.begin(), voters.voters.end());
   Rendezvous<Status> added;
   host_->AddGroup(kMetadataGroup, metadata_->MakeStateMachine(metadata_), voters,
-                  /*quiesce=*/false, added.Callback());
+                  GroupTiming{.quiesce = false,
+                              .election_ticks = tuning_.metadata_election_ticks,
+                              .heartbeat_ticks = tuning_.metadata_heartbeat_ticks},
+                  added.Callback());
   auto status = added.Wait(Clock::now() + std::chrono::seconds(60));
   if (!status) return UnavailableError("metadata group did not start within 60 s");
   if (!status->ok()) return *status;

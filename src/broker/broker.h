@@ -52,6 +52,12 @@ struct BrokerTuning {
   // How often a broker hands the partitions it leads back to their preferred leader (the
   // first replica, spread evenly by placement) when that broker is alive again. 0 = never.
   std::chrono::milliseconds leader_rebalance_interval{30000};
+  // The metadata group never quiesces, so its heartbeats are most of an idle cluster's
+  // traffic; it heartbeats less often than partitions and so elects a new leader later
+  // (1-2 s at 20 ms ticks, like Kafka's and Redpanda's controllers). Partition leaders fail
+  // over on their own groups' timing, without it.
+  int metadata_election_ticks = 50;
+  int metadata_heartbeat_ticks = 10;
   // How often a leader recomputes its partitions' in-sync replicas (Metadata, DescribeCluster).
   std::chrono::milliseconds in_sync_check_interval{1000};
   // A broker records its leaderships and in-sync sets in the metadata group when they change;

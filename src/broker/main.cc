@@ -28,6 +28,10 @@ DEFINE_int32(sync_interval_ms, 10, "fsync interval for --sync=interval");
 DEFINE_int32(tick_ms, 20, "Raft tick length");
 DEFINE_int32(election_ticks, 15, "Election timeout in ticks (randomized up to twice this)");
 DEFINE_int32(heartbeat_ticks, 3, "Leader heartbeat interval in ticks");
+DEFINE_int32(metadata_election_ticks, 50,
+             "Election timeout of the metadata group in ticks (it never quiesces, so it "
+             "heartbeats less often than partitions)");
+DEFINE_int32(metadata_heartbeat_ticks, 10, "Metadata group leader heartbeat interval in ticks");
 DEFINE_int32(workers, 2, "Raft worker threads (each owns a share of the groups)");
 DEFINE_bool(async_storage_writes, false,
             "Experimental: Raft workers issue their next writes while earlier ones fsync, "
@@ -99,6 +103,11 @@ int main(int argc, char** argv) {
     return Fail(skiff::InvalidArgumentError(
         "--election_ticks must exceed --heartbeat_ticks, which must be >= 1"));
   }
+  if (FLAGS_metadata_heartbeat_ticks < 1 ||
+      FLAGS_metadata_election_ticks <= FLAGS_metadata_heartbeat_ticks) {
+    return Fail(skiff::InvalidArgumentError(
+        "--metadata_election_ticks must exceed --metadata_heartbeat_ticks, which must be >= 1"));
+  }
   if (FLAGS_workers < 1 || FLAGS_workers > 256) {
     return Fail(skiff::InvalidArgumentError("--workers must be in [1, 256]"));
   }
@@ -118,6 +127,8 @@ int main(int argc, char** argv) {
   tuning.host.election_ticks = FLAGS_election_ticks;
   tuning.host.heartbeat_ticks = FLAGS_heartbeat_ticks;
   tuning.host.workers = FLAGS_workers;
+  tuning.metadata_election_ticks = FLAGS_metadata_election_ticks;
+  tuning.metadata_heartbeat_ticks = FLAGS_metadata_heartbeat_ticks;
   tuning.host.async_storage_writes = FLAGS_async_storage_writes;
   tuning.storage.direct_io_for_flush = FLAGS_direct_io_for_flush;
   tuning.storage.min_free_bytes = static_cast<uint64_t>(FLAGS_storage_min_free_mb) << 20;

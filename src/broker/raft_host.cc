@@ -164,19 +164,20 @@ void RaftHost::Post(Worker& worker, std::function<void()> task) {
 }
 
 void RaftHost::AddGroup(RaftGroupId id, std::unique_ptr<GroupStateMachine> state_machine,
-                        raft::ConfState initial, bool quiesce, std::function<void(Status)> done) {
+                        raft::ConfState initial, GroupTiming timing,
+                        std::function<void(Status)> done) {
   Worker& worker = WorkerFor(id);
   // std::function needs a copyable callable; the state machine rides in a shared_ptr.
   auto sm = std::make_shared<std::unique_ptr<GroupStateMachine>>(std::move(state_machine));
   Post(worker,
-       [this, &worker, id, sm, initial = std::move(initial), quiesce, done = std::move(done)] {
-         AddGroupOnWorker(worker, id, std::move(*sm), initial, quiesce, done);
+       [this, &worker, id, sm, initial = std::move(initial), timing, done = std::move(done)] {
+         AddGroupOnWorker(worker, id, std::move(*sm), initial, timing, done);
        });
 }
 
 void RaftHost::AddGroupOnWorker(Worker& worker, RaftGroupId id,
                                 std::unique_ptr<GroupStateMachine> sm,
-                                const raft::ConfState& initial, bool quiesce,
+                                const raft::ConfState& initial, const GroupTiming& timing,
                                 std::function<void(Status)> done) {
   auto finish = [&](Status s) {
     if (!s.ok()) LOG(ERROR) << "group " << id << ": cannot start: " << s.ToString();
@@ -204,9 +205,11 @@ void RaftHost::AddGroupOnWorker(Worker& worker, RaftGroupId id,
   config.id = self_.value();
   config.storage = g->log;
   config.applied = snapshot->meta.index;
-  config.election_ticks = options_.election_ticks;
-  config.heartbeat_ticks = options_.heartbeat_ticks;
-  config.quiesce_after_ticks = quiesce ? options_.quiesce_after_ticks : 0;
+  config.election_ticks =
+      timing.election_ticks > 0 ? timing.election_ticks : options_.election_ticks;
+  config.heartbeat_ticks =
+      timing.heartbeat_ticks > 0 ? timing.heartbeat_ticks : options_.heartbeat_ticks;
+  config.quiesce_after_ticks = timing.quiesce ? options_.quiesce_after_ticks : 0;
   config.max_append_bytes = options_.max_append_bytes;
   config.max_inflight_appends = options_.max_inflight_appends;
   config.max_uncommitted_bytes = options_.max_uncommitted_bytes;

@@ -123,6 +123,13 @@ struct RaftHostOptions {
   bool async_storage_writes = false;
 };
 
+// How one group keeps time; a zero field takes the host's value.
+struct GroupTiming {
+  bool quiesce = true;  // false: the group heartbeats even while idle (the metadata group)
+  int election_ticks = 0;
+  int heartbeat_ticks = 0;
+};
+
 // What a task running on a group's worker may touch.
 struct GroupHandle {
   RaftGroupId id;
@@ -147,10 +154,9 @@ class RaftHost {
   // this broker is one of its voters (every initial voter bootstraps with the same
   // membership); otherwise it starts empty and waits for the leader to add it (as a learner).
   // A stored group resumes from its log. Asynchronous; `done` (if set) runs on the worker with the
-  // outcome. `quiesce` false keeps the group heartbeating while idle (the metadata group: its
-  // traffic doubles as the brokers' liveness signal).
+  // outcome.
   void AddGroup(RaftGroupId id, std::unique_ptr<GroupStateMachine> state_machine,
-                raft::ConfState initial, bool quiesce = true,
+                raft::ConfState initial, GroupTiming timing = {},
                 std::function<void(Status)> done = nullptr);
   // Stops hosting a group and deletes its stored log (the partition was deleted or moved).
   void RemoveGroup(RaftGroupId id);
@@ -194,7 +200,7 @@ class RaftHost {
   void Post(Worker& worker, std::function<void()> task);
   void WorkerLoop(Worker& worker);
   void AddGroupOnWorker(Worker& worker, RaftGroupId id, std::unique_ptr<GroupStateMachine> sm,
-                        const raft::ConfState& initial, bool quiesce,
+                        const raft::ConfState& initial, const GroupTiming& timing,
                         std::function<void(Status)> done);
   void ProcessReadies(Worker& worker);
   // Async storage writes: ticket `ticket` of `worker` (and every earlier one) is durable, or

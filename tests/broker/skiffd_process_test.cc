@@ -107,6 +107,7 @@ TEST_F(SkiffdProcessTest, BadFlagsAreAOneLineErrorAndNonZeroExit) {
       {{"--broker_id=1", "--listen=nonsense", data}, "--listen"},
       {{"--broker_id=1"}, "--data_dir"},
       {{"--broker_id=1", data, "--metadata_voters=1@x"}, "--metadata_voters"},
+      {{"--broker_id=1", data, "--metadata_election_ticks=10"}, "--metadata_election_ticks"},
   };
   for (const Case& c : cases) {
     Child child = Start(c.args);
