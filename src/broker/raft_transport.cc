@@ -60,6 +60,10 @@ class RaftTransport::Service final : public internal::RaftTransport::Service {
     internal::MessageBatch batch;
     internal::BatchAck ack;
     uint64_t received = 0;
+    // Acknowledgements are coalesced (TransportOptions::ack_every_frames, ack_delay).
+    const TransportOptions& options = transport_->options_;
+    uint64_t acked = 0;
+    auto last_ack = std::chrono::steady_clock::now();
     while (stream->Read(&batch)) {
       ++received;
       if (batch.to_broker() != self.value()) {
@@ -78,8 +82,15 @@ class RaftTransport::Service final : public internal::RaftTransport::Service {
         LOG_EVERY_N(WARNING, 64) << "raft transport: dropped a frame from broker " << from << " ("
                                  << context->peer() << "): " << messages.status().ToString();
       }
-      ack.set_received_batches(received);
-      if (!stream->Write(ack)) break;
+      const auto now = std::chrono::steady_clock::now();
+      const bool keepalive = batch.messages().empty() && batch.heartbeats().empty();
+      if (keepalive || received - acked >= options.ack_every_frames ||
+          now - last_ack >= options.ack_delay) {
+        ack.set_received_batches(received);
+        if (!stream->Write(ack)) break;
+        acked = received;
+        last_ack = now;
+      }
     }
     transport_->ExitHandler(context);
     return result;
@@ -172,6 +183,7 @@ RaftTransport::RaftTransport(BrokerId self, TransportOptions options, ReceiveHan
   SKIFF_ASSERT(options_.reconnect_backoff_min.count() > 0);
   SKIFF_ASSERT(options_.reconnect_backoff_max >= options_.reconnect_backoff_min);
   SKIFF_ASSERT(options_.ack_timeout.count() > 0 && options_.keepalive_time.count() > 0);
+  SKIFF_ASSERT(options_.ack_every_frames > 0);
   monitor_ = std::thread([this] { MonitorLoop(); });
 }
 

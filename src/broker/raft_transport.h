@@ -70,6 +70,12 @@ struct TransportOptions {
   // An idle stream sends an empty frame this often (so LastReceived stays fresh at the peer
   // and a frozen peer is noticed without traffic); also the gRPC keepalive ping interval.
   std::chrono::milliseconds keepalive_time{1000};
+  // The receiver acknowledges frames in groups, each acknowledgement being a write and a
+  // wake-up on both sides: after this many frames, or with the first frame after ack_delay
+  // since the last acknowledgement; an empty keepalive frame at once. So no frame waits much
+  // longer than keepalive_time + ack_delay, which must stay well inside ack_timeout.
+  uint64_t ack_every_frames = 16;
+  std::chrono::milliseconds ack_delay{500};
 };
 
 class RaftTransport {

@@ -515,13 +515,16 @@ TEST(RaftTransport, FrameWithABadMessageIsDroppedWhole) {
   row->set_term(3);
   row->set_response(true);
   row->set_reject(true);
+  const internal::MessageBatch keepalive = Frame(1, 2, {});
   uint64_t acked = 0;
   ASSERT_TRUE(raw.Write(bad));
-  ASSERT_TRUE(raw.ReadAck(&acked));
-  EXPECT_EQ(acked, 1u);
-  ASSERT_TRUE(raw.Write(good));
+  ASSERT_TRUE(raw.Write(keepalive));  // answered at once, acknowledging the frame before it
   ASSERT_TRUE(raw.ReadAck(&acked));
   EXPECT_EQ(acked, 2u);
+  ASSERT_TRUE(raw.Write(good));
+  ASSERT_TRUE(raw.Write(keepalive));
+  ASSERT_TRUE(raw.ReadAck(&acked));
+  EXPECT_EQ(acked, 4u);
   EXPECT_TRUE(raw.Finish().ok());
   const auto received = b.recorder.received();
   ASSERT_EQ(received.size(), 2u);
@@ -532,6 +535,26 @@ TEST(RaftTransport, FrameWithABadMessageIsDroppedWhole) {
   EXPECT_TRUE(received[1].second.message.reject);
   EXPECT_EQ(received[1].second.message.from, 1u);
   EXPECT_EQ(received[1].second.message.to, 2u);
+}
+
+// Each acknowledgement costs a write and a wake-up on both sides, so they are coalesced: frames
+// carrying messages are acknowledged in groups (here of 16; ack_delay is out of reach), an empty
+// keepalive frame at once.
+TEST(RaftTransport, AcknowledgementsAreCoalescedAndAKeepaliveIsAnsweredAtOnce) {
+  TransportOptions options = FastOptions();
+  options.ack_delay = std::chrono::minutes(10);
+  Node b(2, 0, options);
+  RawStream raw(b.address());
+  uint64_t acked = 0;
+  for (uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(raw.Write(Frame(1, 2, {Append(1, 1, 2, i)})));
+  ASSERT_TRUE(raw.Write(Frame(1, 2, {})));
+  ASSERT_TRUE(raw.ReadAck(&acked));
+  EXPECT_EQ(acked, 4u) << "the frames before the keepalive were acknowledged one by one";
+  for (uint64_t i = 0; i < 16; ++i) ASSERT_TRUE(raw.Write(Frame(1, 2, {Append(1, 1, 2, i)})));
+  ASSERT_TRUE(raw.ReadAck(&acked));
+  EXPECT_EQ(acked, 20u) << "sixteen frames in a row must be acknowledged without a keepalive";
+  EXPECT_TRUE(raw.Finish().ok());
+  EXPECT_EQ(b.recorder.received().size(), 19u);
 }
 
 }  // namespace
