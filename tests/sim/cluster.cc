@@ -173,8 +173,15 @@ void Cluster::HandleReady(SimNode& n) {
     const bool async = config_.raft.async_storage_writes;
     const bool wrote = rd.snapshot.has_value() || !rd.entries.empty() || rd.hard_state.has_value();
     if (async && wrote) n.unsynced = true;
-    // The broken host of the checker self-test holds nothing back.
-    const bool hold = async && !config_.async_acks_before_sync && n.unsynced;
+    // The broken hosts of the checker self-tests: one holds nothing back; the other holds only
+    // the messages of Readies that wrote something, so a write-less Ready's acknowledgement of
+    // entries an earlier Ready wrote (still unsynced) overtakes their sync.
+    const bool writeless_sent_early = config_.async_hold_only_writing_readies && !wrote;
+    const bool hold =
+        async && !config_.async_acks_before_sync && !writeless_sent_early && n.unsynced;
+    if (async && writeless_sent_early && n.unsynced) {
+      stats_.sent_ahead_of_unsynced_writes += rd.messages.size();
+    }
     if (rd.must_sync && !config_.lying_disk && !async) {
       s = n.storage.Sync();
       if (!s.ok()) {
@@ -325,7 +332,7 @@ void Cluster::Tick() {
     SimNode& n = node(id);
     if (n.state != NodeState::kUp) continue;
     // An fsync takes a random part of a tick or a few ticks; writes keep being issued meanwhile.
-    if (n.unsynced && random_->OneIn(2)) SyncAsyncWrites(n);
+    if (n.unsynced && !config_.scripted_async_syncs && random_->OneIn(2)) SyncAsyncWrites(n);
     if (n.state != NodeState::kUp) continue;
     n.tick_credit += n.rate_eighths;
     for (int i = 0; i < 16 && n.tick_credit >= 8 && n.state == NodeState::kUp; i++) {
@@ -400,7 +407,7 @@ void Cluster::Undeliverable(const raft::Message& m) {
   }
 }
 
-void Cluster::Crash(raft::NodeId id) {
+void Cluster::Crash(raft::NodeId id, CrashLoss loss) {
   SimNode& n = node(id);
   if (n.state != NodeState::kUp) return;
   n.node.reset();
@@ -408,7 +415,8 @@ void Cluster::Crash(raft::NodeId id) {
   n.held.clear();
   n.not_durable.clear();
   n.unsynced = false;
-  Status s = n.storage.Crash(random_);
+  Status s = loss == CrashLoss::kAllUnsynced ? n.storage.CrashLosingAllUnsynced()
+                                             : n.storage.Crash(random_);
   if (!s.ok()) checker_->Fail("crash recovery of node storage failed: " + s.ToString());
   n.sm = n.storage.durable_state_machine();
   n.state = NodeState::kCrashed;

@@ -52,7 +52,17 @@ struct ClusterConfig {
   // Sometimes crash a leader right after it sent appends, before its own write (the
   // randomized runs; scripted scenarios keep their nodes up unless they crash them).
   bool crash_after_early_send = false;
-  bool async_acks_before_sync = false;  // checker self-test: see SimOptions
+  bool async_acks_before_sync = false;           // checker self-test: see SimOptions
+  bool async_hold_only_writing_readies = false;  // checker self-test: see SimOptions
+  // Async writes: Tick never syncs on its own; the script decides when each node's disk syncs
+  // (SyncAsyncWrites). Scripted scenarios only; the randomized runs sync at random.
+  bool scripted_async_syncs = false;
+};
+
+// What a crash does with the writes that were never synced.
+enum class CrashLoss : uint8_t {
+  kRandomSuffix,  // a random prefix survives (the OS wrote some of it back)
+  kAllUnsynced,   // the worst case, for scripted scenarios
 };
 
 struct SimNode {
@@ -85,6 +95,9 @@ struct ClusterStats {
   uint64_t readies = 0;
   uint64_t unsynced_persists = 0;  // Readies that persisted something without must_sync
   uint64_t async_syncs = 0;        // syncs that released held messages (async writes)
+  // Broken host (async_hold_only_writing_readies): messages of write-less Readies it sent while
+  // earlier writes were still unsynced. Always 0 for a correct host.
+  uint64_t sent_ahead_of_unsynced_writes = 0;
 };
 
 class Cluster {
@@ -102,7 +115,7 @@ class Cluster {
   // Delivers one random in-flight message now, ignoring its delay (reordering).
   void DeliverAnyOne();
 
-  void Crash(raft::NodeId id);
+  void Crash(raft::NodeId id, CrashLoss loss = CrashLoss::kRandomSuffix);
   void Restart(raft::NodeId id);  // from kCrashed (or kShutDown/kNeverStarted: start)
   // Host-side snapshot of the applied state + log compaction, keeping `keep_entries` entries.
   void SnapshotAndCompact(raft::NodeId id, raft::Index keep_entries);
@@ -112,6 +125,9 @@ class Cluster {
   // Starts members that a membership change added while they were not running, and gives
   // transport feedback for messages the network lost. Called after every simulation action.
   void StartAddedMembers();
+  // Async writes: syncs the node's storage, then sends its held messages and reports its writes
+  // durable, in order. No-op unless the node is up with unsynced writes.
+  void SyncAsyncWrites(raft::NodeId id) { SyncAsyncWrites(node(id)); }
 
   SimNetwork& network() { return network_; }
   SimNode& node(raft::NodeId id);

@@ -8,7 +8,8 @@
 // Flags: --seed (first seed, default 1), --seeds (count; default 1, or unbounded with
 // --time_limit_s), --steps (default 5000), --nodes (3, 5, or 0 = chosen per seed; default 0),
 // --time_limit_s, --unsafe=<commit_on_minority|vote_ignores_log|vote_ignores_term|lying_disk|
-// async_acks_before_sync|none>, --async_writes=<-1|0|1> (Raft async storage writes; -1: per seed),
+// async_acks_before_sync|async_hold_only_writing_readies|none>, --async_writes=<-1|0|1> (Raft async
+// storage writes; -1: per seed),
 // --liveness=<true|false>, --trace, --max_failures (stop after this many; default 20).
 //
 // Prints every failing seed with a one-line replay command, then a summary: seeds run,

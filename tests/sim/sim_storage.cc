@@ -142,7 +142,13 @@ Status SimStorage::Sync() {
 }
 
 Status SimStorage::Crash(SimRandom* random) {
-  const size_t keep = pending_.empty() ? 0 : random->Below(pending_.size() + 1);
+  return CrashKeeping(pending_.empty() ? 0 : random->Below(pending_.size() + 1));
+}
+
+Status SimStorage::CrashLosingAllUnsynced() { return CrashKeeping(0); }
+
+Status SimStorage::CrashKeeping(size_t keep) {
+  SKIFF_ASSERT(keep <= pending_.size());
   for (size_t i = 0; i < keep; i++) {
     SKIFF_RETURN_IF_ERROR(ApplyUnit(pending_[i], &durable_, &durable_sm_));
   }

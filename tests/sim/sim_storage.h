@@ -74,6 +74,8 @@ class SimStorage {
   Status Sync();
   // Loses a random suffix of the unsynced units and resets the visible image to durable.
   Status Crash(SimRandom* random);
+  // The worst case of Crash: loses every unsynced unit (scripted scenarios need it for sure).
+  Status CrashLosingAllUnsynced();
 
   // Host-side log compaction: syncs, records a snapshot of `sm` at sm.applied in both images
   // and discards entries up to compact_index (<= sm.applied).
@@ -91,6 +93,8 @@ class SimStorage {
     SimStateMachine sm;  // checkpoint, or the state installed with `snapshot`
   };
   static Status ApplyUnit(const Unit& unit, raft::MemoryLogStorage* log, SimStateMachine* sm);
+  // Makes the first `keep` unsynced units durable, drops the rest, resets visible to durable.
+  Status CrashKeeping(size_t keep);
 
   raft::MemoryLogStorage visible_;
   raft::MemoryLogStorage durable_;

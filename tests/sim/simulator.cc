@@ -136,6 +136,7 @@ class Simulation {
     const bool async_drawn = random_.OneIn(2);
     r.async_storage_writes = options_.async_writes < 0 ? async_drawn : options_.async_writes == 1;
     c.async_acks_before_sync = options_.async_acks_before_sync;
+    c.async_hold_only_writing_readies = options_.async_hold_only_writing_readies;
     r.unsafe = options_.unsafe;
     if (r.unsafe.commit_on_minority || r.unsafe.vote_ignores_log || r.unsafe.vote_ignores_term) {
       r.unsafe.allow_unsafe_testing = true;
@@ -614,7 +615,8 @@ std::string ReplayCommand(const SimOptions& options) {
      << " --nodes=" << ResolveNodes(options);
   const std::string knob = UnsafeKnobName(options);
   if (knob != "none") os << " --unsafe=" << knob;
-  if (options.async_writes >= 0 && !options.async_acks_before_sync) {
+  if (options.async_writes >= 0 && !options.async_acks_before_sync &&
+      !options.async_hold_only_writing_readies) {
     os << " --async_writes=" << options.async_writes;
   }
   if (!options.liveness) os << " --liveness=false";
@@ -626,6 +628,7 @@ bool ParseUnsafeKnob(const std::string& name, SimOptions* options) {
   *knobs = raft::UnsafeTestingKnobs{};
   options->lying_disk = false;
   options->async_acks_before_sync = false;
+  options->async_hold_only_writing_readies = false;
   if (name == "none" || name.empty()) return true;
   if (name == "lying_disk") {
     options->lying_disk = true;
@@ -633,6 +636,11 @@ bool ParseUnsafeKnob(const std::string& name, SimOptions* options) {
   }
   if (name == "async_acks_before_sync") {
     options->async_acks_before_sync = true;
+    options->async_writes = 1;
+    return true;
+  }
+  if (name == "async_hold_only_writing_readies") {
+    options->async_hold_only_writing_readies = true;
     options->async_writes = 1;
     return true;
   }
@@ -653,6 +661,7 @@ bool ParseUnsafeKnob(const std::string& name, SimOptions* options) {
 std::string UnsafeKnobName(const SimOptions& options) {
   if (options.lying_disk) return "lying_disk";
   if (options.async_acks_before_sync) return "async_acks_before_sync";
+  if (options.async_hold_only_writing_readies) return "async_hold_only_writing_readies";
   if (options.unsafe.commit_on_minority) return "commit_on_minority";
   if (options.unsafe.vote_ignores_log) return "vote_ignores_log";
   if (options.unsafe.vote_ignores_term) return "vote_ignores_term";

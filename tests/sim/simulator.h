@@ -34,6 +34,12 @@ struct SimOptions {
   // Deliberately broken async host: sends every message at once, before the writes it
   // acknowledges are durable.
   bool async_acks_before_sync = false;
+  // Deliberately broken async host, subtler: holds back only the messages of Readies that wrote
+  // something; a write-less Ready's messages go out at once, although they may acknowledge
+  // entries an earlier Ready wrote that are not durable yet (node.h, ASYNC STORAGE WRITES).
+  // Random seeds rarely catch it (README.md); sim/SimScenario.WritelessReackWaitsForEarlierSync
+  // always does.
+  bool async_hold_only_writing_readies = false;
   bool trace = false;  // print every action (for replays)
 };
 
@@ -70,7 +76,8 @@ std::string ReplayCommand(const SimOptions& options);
 
 // Parses an --unsafe value into options->unsafe / options->lying_disk: commit_on_minority,
 // vote_ignores_log, vote_ignores_term (raft::UnsafeTestingKnobs), lying_disk (the simulated
-// host ignores Ready.must_sync), or none.
+// host ignores Ready.must_sync), async_acks_before_sync, async_hold_only_writing_readies (broken
+// async hosts, see SimOptions), or none.
 bool ParseUnsafeKnob(const std::string& name, SimOptions* options);
 std::string UnsafeKnobName(const SimOptions& options);
 
