@@ -9,6 +9,9 @@
 #                       random mix of chaos scenarios against real brokers
 #                       (tests/chaos; default 30 minutes; evidence of failures in build/chaos-evidence)
 #   ./skiff.sh bench    build and run the benchmarks (never part of `test`)
+#   ./skiff.sh perf [-- skiffd flags]
+#                       measure throughput, one-in-flight latency and idle cost on a
+#                       throwaway local cluster (tools/perf_goals.sh; ~3 minutes)
 #   ./skiff.sh build    install and build only
 #   ./skiff.sh format   clang-format every C++ file in place
 #   ./skiff.sh clean    remove build/ and data/
@@ -191,8 +194,9 @@ case "${1:-}" in
   soak) shift; cmd_soak "$@" ;;
   soak-cluster) shift; cmd_soak_cluster "$@" ;;
   bench) shift; cmd_bench "$@" ;;
+  perf) shift; build --target skiffd skiff; "$ROOT/tools/perf_goals.sh" "$BUILD_DIR" "$@" ;;
   build) shift; build "$@" ;;
   format) cmd_format ;;
   clean) cmd_down; rm -rf "$BUILD_DIR" "$DATA_DIR" ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
