@@ -29,12 +29,28 @@ struct RaftHost::Group {
   bool dirty = false;    // in Worker::dirty: may have a Ready this loop
   bool awake = false;    // in Worker::awake: not quiesced, so ticked
   bool unswept = false;  // in Worker::unswept
-  // Async storage writes: messages waiting for the write ticket they follow, and the last
-  // entry of each write not yet reported durable, both in ticket order.
-  std::deque<std::pair<uint64_t, std::vector<raft::Message>>> held;
+  // Async storage writes: the last entry of each write not yet reported durable, in ticket
+  // order. (Its messages wait in the worker's Outbox.)
   std::deque<std::tuple<uint64_t, raft::Index, raft::Term>> not_durable;
   uint64_t last_ticket = 0;  // the last write ticket that carried this group's writes
   bool waiting = false;      // in Worker::waiting
+};
+
+// A message waiting in an Outbox.
+struct RaftHost::HeldMessage {
+  uint64_t ticket;  // sent once every ticket up to this one is durable
+  uint64_t to;
+  GroupMessage message;
+};
+
+// Async storage writes: a worker's messages waiting for a write ticket to be durable. Shared
+// with the store's durability thread, which sends them as soon as the fsync returns, so an
+// acknowledgement leaves without a hand-off to the worker and back.
+struct RaftHost::Outbox {
+  std::mutex mu;
+  uint64_t durable = 0;               // guarded by mu
+  bool failed = false;                // guarded by mu: a write never became durable
+  std::vector<HeldMessage> messages;  // guarded by mu; in the order the worker made them
 };
 
 struct RaftHost::Worker {
@@ -56,10 +72,11 @@ struct RaftHost::Worker {
   // Groups touched since SweepActiveLeaders last saw them quiesced (or not leading).
   std::vector<Group*> unswept;
   // Async storage writes: tickets of this worker's WriteAsync calls (durable ones reported in
-  // order), and the groups with messages or reports waiting for one.
+  // order), and the groups with durability reports waiting for one.
   uint64_t issued = 0;
   uint64_t durable = 0;
   std::vector<Group*> waiting;
+  Outbox outbox;
   void Touch(Group* g) {
     if (!g->unswept) {
       g->unswept = true;
@@ -496,29 +513,38 @@ void RaftHost::ProcessReadies(Worker& worker) {
     for (auto& [to, messages] : early) transport_->Send(BrokerId(to), std::move(messages));
   }
 
-  // Async storage writes: only the groups that persist something take this round's ticket;
-  // every group's messages then wait for its last ticket to be durable (node.h).
+  // Async storage writes: the groups whose write must be durable before their messages go
+  // (new entries, a vote, a snapshot: Ready::must_sync) take this round's ticket; every group's
+  // messages then wait for its last ticket to be durable (node.h). A round that only records
+  // commit indexes and the like is written without a ticket or an fsync: it promises nothing.
   const bool async = options_.async_storage_writes;
-  std::vector<bool> wrote(pending.size(), false);
+  std::vector<bool> wrote(pending.size(), false);  // took this round's ticket
   uint64_t ticket = 0;
   Status written;
   if (!async) {
     written = store_->Write(writes);
   } else {
     std::vector<storage::GroupWrite> to_write;
+    bool needs_sync = false;
     for (size_t i = 0; i < writes.size(); ++i) {
       const storage::GroupWrite& w = writes[i];
-      wrote[i] = w.snapshot.has_value() || !w.entries.empty() || w.hard_state.has_value() ||
-                 w.conf_state.has_value();
-      if (wrote[i]) to_write.push_back(std::move(writes[i]));
+      if (!w.snapshot && w.entries.empty() && !w.hard_state && !w.conf_state) continue;
+      wrote[i] = w.must_sync;
+      needs_sync = needs_sync || w.must_sync;
+      to_write.push_back(std::move(writes[i]));
     }
-    if (!to_write.empty()) {
+    if (to_write.empty()) {
+      // Nothing to persist: the messages wait only for earlier tickets.
+    } else if (!needs_sync) {
+      written = store_->Write(to_write);  // not synced: no group asked for it
+    } else {
       ticket = worker.issued + 1;
       {
         std::lock_guard lock(async_mu_);
         ++async_in_flight_;
       }
       written = store_->WriteAsync(to_write, [this, &worker, ticket](Status durable) {
+        Release(worker.outbox, {}, durable.ok() ? ticket : 0, !durable.ok());
         Post(worker,
              [this, &worker, ticket, durable] { OnWritesDurable(worker, ticket, durable); });
         std::lock_guard lock(async_mu_);
@@ -552,6 +578,7 @@ void RaftHost::ProcessReadies(Worker& worker) {
   }
 
   std::unordered_map<uint64_t, std::vector<GroupMessage>> outbound;
+  std::vector<HeldMessage> held;
   for (auto& p : pending) {
     Group* g = p.group;
     raft::Ready& rd = p.ready;
@@ -573,10 +600,11 @@ void RaftHost::ProcessReadies(Worker& worker) {
     }
     const size_t i = static_cast<size_t>(&p - pending.data());
     if (wrote[i]) g->last_ticket = ticket;
-    if (async && g->last_ticket > worker.durable) {
-      if (!rd.messages.empty()) {
-        g->held.emplace_back(g->last_ticket, std::move(rd.messages));
-        worker.Wait(g);
+    if (async) {
+      // Even a Ready that wrote nothing waits for this group's last write: its
+      // acknowledgements may speak of entries that write holds (node.h).
+      for (auto& m : rd.messages) {
+        held.push_back({g->last_ticket, m.to, GroupMessage{g->id, std::move(m)}});
       }
     } else {
       for (auto& m : rd.messages) {
@@ -614,6 +642,31 @@ void RaftHost::ProcessReadies(Worker& worker) {
   for (auto& [to, messages] : outbound) {
     transport_->Send(BrokerId(to), std::move(messages));
   }
+  if (!held.empty()) Release(worker.outbox, std::move(held), 0, false);
+}
+
+void RaftHost::Release(Outbox& box, std::vector<HeldMessage> add, uint64_t durable, bool failed) {
+  std::unordered_map<uint64_t, std::vector<GroupMessage>> outbound;
+  std::lock_guard lock(box.mu);
+  box.durable = std::max(box.durable, durable);
+  box.failed = box.failed || failed;
+  for (auto& e : add) box.messages.push_back(std::move(e));
+  size_t kept = 0;
+  for (auto& e : box.messages) {
+    if (e.ticket <= box.durable) {
+      outbound[e.to].push_back(std::move(e.message));
+    } else if (!box.failed) {
+      // Per group, tickets never decrease in insertion order, so skipping the entries that must
+      // wait never lets a group's later message overtake an earlier one.
+      if (&box.messages[kept] != &e) box.messages[kept] = std::move(e);
+      ++kept;
+    }
+    // else: it waits for a write that will never be durable (the broker fences itself).
+  }
+  box.messages.resize(kept);
+  // Sent under the lock: the worker and the durability thread may both release, and each
+  // group's messages must reach the transport in order.
+  for (auto& [to, messages] : outbound) transport_->Send(BrokerId(to), std::move(messages));
 }
 
 void RaftHost::OnWritesDurable(Worker& worker, uint64_t ticket, const Status& status) {
@@ -623,7 +676,6 @@ void RaftHost::OnWritesDurable(Worker& worker, uint64_t ticket, const Status& st
     LOG_EVERY_N(ERROR, 50) << "worker " << worker.index
                            << ": a write did not become durable: " << status.ToString();
     for (Group* g : worker.waiting) {
-      g->held.clear();
       g->not_durable.clear();
       g->waiting = false;
       if (!g->storage_failed) {
@@ -636,14 +688,7 @@ void RaftHost::OnWritesDurable(Worker& worker, uint64_t ticket, const Status& st
     return;
   }
   worker.durable = std::max(worker.durable, ticket);
-  std::unordered_map<uint64_t, std::vector<GroupMessage>> outbound;
   std::erase_if(worker.waiting, [&](Group* g) {
-    while (!g->held.empty() && g->held.front().first <= worker.durable) {
-      for (auto& m : g->held.front().second) {
-        outbound[m.to].push_back(GroupMessage{g->id, std::move(m)});
-      }
-      g->held.pop_front();
-    }
     bool reported = false;
     while (!g->not_durable.empty() && std::get<0>(g->not_durable.front()) <= worker.durable) {
       const auto [t, index, term] = g->not_durable.front();
@@ -654,10 +699,9 @@ void RaftHost::OnWritesDurable(Worker& worker, uint64_t ticket, const Status& st
     }
     // A leader may commit now that its own entries count.
     if (reported) worker.Touch(g);
-    g->waiting = !g->held.empty() || !g->not_durable.empty();
+    g->waiting = !g->not_durable.empty();
     return !g->waiting;
   });
-  for (auto& [to, messages] : outbound) transport_->Send(BrokerId(to), std::move(messages));
 }
 
 }  // namespace skiff::broker

@@ -194,6 +194,8 @@ class RaftHost {
  private:
   struct Group;
   struct Worker;
+  struct Outbox;
+  struct HeldMessage;
 
   size_t WorkerIndex(RaftGroupId id) const;
   Worker& WorkerFor(RaftGroupId id);
@@ -204,8 +206,12 @@ class RaftHost {
                         std::function<void(Status)> done);
   void ProcessReadies(Worker& worker);
   // Async storage writes: ticket `ticket` of `worker` (and every earlier one) is durable, or
-  // failed with `status`. Sends what waited for it and reports it to the Raft nodes.
+  // failed with `status`. Reports it to the Raft nodes (Release sent the messages already).
   void OnWritesDurable(Worker& worker, uint64_t ticket, const Status& status);
+  // Async storage writes: queues `add` in the worker's outbox, notes that tickets through
+  // `durable` are durable (or, `failed`, that some write never will be), and sends every queued
+  // message whose ticket is durable. Any thread.
+  void Release(Outbox& box, std::vector<HeldMessage> add, uint64_t durable, bool failed);
   void WakeQuietFollowers(Worker& worker);
   void PublishLeadership(RaftGroupId id, const raft::SoftState& soft, uint64_t term);
 

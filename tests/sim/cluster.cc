@@ -173,13 +173,16 @@ void Cluster::HandleReady(SimNode& n) {
     const bool async = config_.raft.async_storage_writes;
     const bool wrote = rd.snapshot.has_value() || !rd.entries.empty() || rd.hard_state.has_value();
     if (async && wrote) n.unsynced = true;
+    // Like skiffd's host, a write nothing needs synced (a commit index) makes no message wait:
+    // it promises nothing, so only must_sync writes hold what follows them.
+    if (async && wrote && rd.must_sync) n.holding = true;
     // The broken hosts of the checker self-tests: one holds nothing back; the other holds only
     // the messages of Readies that wrote something, so a write-less Ready's acknowledgement of
     // entries an earlier Ready wrote (still unsynced) overtakes their sync.
     const bool writeless_sent_early = config_.async_hold_only_writing_readies && !wrote;
     const bool hold =
-        async && !config_.async_acks_before_sync && !writeless_sent_early && n.unsynced;
-    if (async && writeless_sent_early && n.unsynced) {
+        async && !config_.async_acks_before_sync && !writeless_sent_early && n.holding;
+    if (async && writeless_sent_early && n.holding) {
       stats_.sent_ahead_of_unsynced_writes += rd.messages.size();
     }
     if (rd.must_sync && !config_.lying_disk && !async) {
@@ -249,6 +252,7 @@ void Cluster::HandleReady(SimNode& n) {
       n.held.clear();
       n.not_durable.clear();
       n.unsynced = false;
+      n.holding = false;
       Status synced = n.storage.Sync();
       if (!synced.ok()) checker_->Fail("sync at shutdown failed: " + synced.ToString());
       n.node.reset();
@@ -317,6 +321,7 @@ void Cluster::SyncAsyncWrites(SimNode& n) {
   }
   stats_.async_syncs++;
   n.unsynced = false;
+  n.holding = false;
   std::vector<raft::Message> held;
   held.swap(n.held);
   for (raft::Message& m : held) network_.Send(std::move(m), now_ticks_);
@@ -415,6 +420,7 @@ void Cluster::Crash(raft::NodeId id, CrashLoss loss) {
   n.held.clear();
   n.not_durable.clear();
   n.unsynced = false;
+  n.holding = false;
   Status s = loss == CrashLoss::kAllUnsynced ? n.storage.CrashLosingAllUnsynced()
                                              : n.storage.Crash(random_);
   if (!s.ok()) checker_->Fail("crash recovery of node storage failed: " + s.ToString());

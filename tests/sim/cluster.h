@@ -81,6 +81,9 @@ struct SimNode {
   std::vector<raft::Message> held;
   std::vector<std::pair<raft::Index, raft::Term>> not_durable;
   bool unsynced = false;  // something was written since the last sync
+  // Something that must be durable before messages go (a must_sync write) awaits the next
+  // sync: messages wait in `held`. A write nothing needs synced (a commit index) holds nothing.
+  bool holding = false;
 };
 
 struct ClusterStats {
