@@ -466,9 +466,7 @@ Result<internal::MetadataResult> Broker::ProposeMetadata(internal::MetadataComma
     } else if (leader > 0) {
       const std::string address = RaftAddressOf(leader);
       if (!address.empty()) {
-        grpc::ChannelArguments args;
-        auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-        auto stub = internal::BrokerControl::NewStub(channel);
+        auto stub = internal::BrokerControl::NewStub(ControlChannel(address));
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + remaining);
         internal::ProposeMetadataRequest request;
@@ -490,6 +488,22 @@ Result<internal::MetadataResult> Broker::ProposeMetadata(internal::MetadataComma
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(50 * (attempt + 1), 300)));
   }
   return last;
+}
+
+std::shared_ptr<grpc::Channel> Broker::ControlChannel(const std::string& address) {
+  std::lock_guard lock(channels_mu_);
+  auto& channel = channels_[address];
+  if (!channel) {
+    grpc::ChannelArguments args;
+    // gRPC's default reconnect backoff grows to 120 s; a metadata leader that restarted must be
+    // reachable again within about a second. (gRPC reads MIN_RECONNECT_BACKOFF as the connect
+    // timeout.)
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 2000);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  }
+  return channel;
 }
 
 void Broker::ReportFatalStorageError() {

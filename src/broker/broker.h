@@ -150,6 +150,10 @@ class Broker {
   int64_t ReportedLeader(RaftGroupId group, int64_t leader, uint64_t leader_term,
                          uint64_t* term) const;
   std::string RaftAddressOf(int64_t broker) const;
+  // A channel to another broker's inter-broker (control) address, kept for reuse: forwarded
+  // metadata proposals come every few seconds, and a fresh channel costs a TCP and HTTP/2
+  // handshake each time.
+  std::shared_ptr<grpc::Channel> ControlChannel(const std::string& address);
 
   const BrokerOptions options_;
   const BrokerTuning tuning_;
@@ -189,6 +193,8 @@ class Broker {
   ReportInputs last_report_inputs_;
   std::chrono::steady_clock::time_point next_forced_report_{};
   std::atomic<uint64_t> in_sync_generation_{0};  // grows when a replica's in-sync set changes
+  std::mutex channels_mu_;
+  std::unordered_map<std::string, std::shared_ptr<grpc::Channel>> channels_;  // guarded
   std::mutex compact_mu_;
   std::vector<RaftGroupId> to_compact_;  // guarded by compact_mu_: retention freed a prefix
   // Metadata leader: when each broker was first seen registered (maintenance thread only).
