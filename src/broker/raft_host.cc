@@ -14,6 +14,10 @@ namespace skiff::broker {
 
 using Clock = std::chrono::steady_clock;
 
+// Async storage writes: a worker that slept at least this long before a round syncs that
+// round's write itself (see ProcessReadies).
+constexpr auto kRestBeforeSyncInPlace = std::chrono::microseconds(500);
+
 struct RaftHost::Group {
   RaftGroupId id;
   storage::PartitionLog* log = nullptr;
@@ -77,6 +81,7 @@ struct RaftHost::Worker {
   uint64_t durable = 0;
   std::vector<Group*> waiting;
   Outbox outbox;
+  bool rested = false;  // the worker slept kRestBeforeSyncInPlace or longer before this round
   void Touch(Group* g) {
     if (!g->unswept) {
       g->unswept = true;
@@ -365,11 +370,13 @@ void RaftHost::WorkerLoop(Worker& worker) {
       // With every group quiet there is nothing to tick: sleep until the next check for
       // silent leaders (or until work arrives) instead of waking at every tick.
       const bool idle = worker.awake.empty() && worker.retry.empty();
+      const auto wait_start = Clock::now();
       std::unique_lock lock(worker.mu);
       worker.cv.wait_until(lock, idle ? worker.next_wake_check : worker.next_tick, [&] {
         return stopping_.load() || !worker.inbox.empty() || !worker.tasks.empty() ||
                !worker.dirty.empty();
       });
+      worker.rested = Clock::now() - wait_start >= kRestBeforeSyncInPlace;
       if (stopping_.load()) break;  // leave the tasks queued: Stop() runs them with no groups
       inbox.swap(worker.inbox);
       tasks.swap(worker.tasks);
@@ -520,6 +527,7 @@ void RaftHost::ProcessReadies(Worker& worker) {
   const bool async = options_.async_storage_writes;
   std::vector<bool> wrote(pending.size(), false);  // took this round's ticket
   uint64_t ticket = 0;
+  uint64_t synced_through = 0;  // async: every ticket through this one is durable now
   Status written;
   if (!async) {
     written = store_->Write(writes);
@@ -533,10 +541,22 @@ void RaftHost::ProcessReadies(Worker& worker) {
       needs_sync = needs_sync || w.must_sync;
       to_write.push_back(std::move(writes[i]));
     }
+    // A worker under light load has nothing to overlap an fsync with: syncing in place saves
+    // the hand-off to the store's durability thread and back, most of what async writes add
+    // to one record's round trip. A synced write makes every earlier write of the WAL durable,
+    // so it settles the earlier tickets too. Under load (the worker did not rest, work is
+    // queued, or an fsync is in flight) the worker goes on and the fsync overlaps its work:
+    // measured, syncing in place whenever nothing was queued cost a fifth of the throughput.
+    const bool sync_in_place =
+        needs_sync && worker.rested && !WorkQueued(worker) && AllDurable(worker);
     if (to_write.empty()) {
       // Nothing to persist: the messages wait only for earlier tickets.
-    } else if (!needs_sync) {
-      written = store_->Write(to_write);  // not synced: no group asked for it
+    } else if (!needs_sync || sync_in_place) {
+      written = store_->Write(to_write);  // synced iff needs_sync
+      if (written.ok() && sync_in_place) {
+        ticket = ++worker.issued;
+        synced_through = ticket;
+      }
     } else {
       ticket = worker.issued + 1;
       {
@@ -642,7 +662,20 @@ void RaftHost::ProcessReadies(Worker& worker) {
   for (auto& [to, messages] : outbound) {
     transport_->Send(BrokerId(to), std::move(messages));
   }
-  if (!held.empty()) Release(worker.outbox, std::move(held), 0, false);
+  if (!held.empty() || synced_through > 0) {
+    Release(worker.outbox, std::move(held), synced_through, false);
+  }
+  if (synced_through > 0) OnWritesDurable(worker, synced_through, Status());
+}
+
+bool RaftHost::WorkQueued(Worker& worker) {
+  std::lock_guard lock(worker.mu);
+  return !worker.inbox.empty() || !worker.tasks.empty();
+}
+
+bool RaftHost::AllDurable(Worker& worker) {
+  std::lock_guard lock(worker.outbox.mu);
+  return worker.outbox.durable >= worker.issued;
 }
 
 void RaftHost::Release(Outbox& box, std::vector<HeldMessage> add, uint64_t durable, bool failed) {
