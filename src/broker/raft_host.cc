@@ -547,8 +547,8 @@ void RaftHost::ProcessReadies(Worker& worker) {
     // so it settles the earlier tickets too. Under load (the worker did not rest, work is
     // queued, or an fsync is in flight) the worker goes on and the fsync overlaps its work:
     // measured, syncing in place whenever nothing was queued cost a fifth of the throughput.
-    const bool sync_in_place =
-        needs_sync && worker.rested && !WorkQueued(worker) && AllDurable(worker);
+    const bool sync_in_place = needs_sync && options_.idle_sync_in_place && worker.rested &&
+                               !WorkQueued(worker) && AllDurable(worker);
     if (to_write.empty()) {
       // Nothing to persist: the messages wait only for earlier tickets.
     } else if (!needs_sync || sync_in_place) {

@@ -105,6 +105,7 @@ class BrokerStorageFaultTest : public ::testing::TestWithParam<bool> {
       EXPECT_TRUE(PrepareDataDir(o.data_dir).ok());
       BrokerTuning tuning;
       tuning.host.async_storage_writes = GetParam();
+      tuning.host.idle_sync_in_place = idle_sync_in_place_;
       if (disk == Disk::kSmallTmpfs) {
         // Small buffers and files so a few MiB of records reach the disk; no preallocation,
         // which fails on a tiny tmpfs long before it is full.
@@ -172,6 +173,7 @@ class BrokerStorageFaultTest : public ::testing::TestWithParam<bool> {
   }
 
   void TearDown() override {
+    for (auto& fs : file_systems_) fs->set_stalled(false);
     for (auto& b : brokers_) {
       if (b) b->Shutdown(std::chrono::milliseconds(0));
     }
@@ -259,6 +261,7 @@ class BrokerStorageFaultTest : public ::testing::TestWithParam<bool> {
     }
   }
 
+  bool idle_sync_in_place_ = true;  // RaftHostOptions::idle_sync_in_place
   std::string root_;
   std::string skip_reason_;
   std::vector<std::string> mounts_;
@@ -333,6 +336,61 @@ TEST_P(BrokerStorageFaultTest, FullLeaderRefusesWithStorageFullKeepsServingReads
   EXPECT_EQ(read.back(), "after");
   read.pop_back();
   ExpectAckedInOrderAmongUnknown(read, acked, unknown);
+}
+
+// Two of three replicas' disks hang (fsync never returns): the one healthy replica cannot commit
+// alone, so nothing is acknowledged however long a produce waits, whether a worker waits for its
+// fsync (sync writes) or goes on and only holds back what the fsync must precede (async writes:
+// a host that let an append's acknowledgement out before its fsync returned, or counted the
+// leader's own unsynced entries, would commit with the healthy follower). Once the disks return,
+// writes commit again and nothing acknowledged is lost.
+TEST_P(BrokerStorageFaultTest, HungFsyncOnTwoReplicasAcknowledgesNothingUntilTheyReturn) {
+  // An idle worker would sync in place, waiting like a sync-writes worker (the other
+  // parameter); this test is about what an async worker holds back while it goes on.
+  idle_sync_in_place_ = false;
+  ASSERT_TRUE(StartCluster(Disk::kFailingSync));
+  ASSERT_FALSE(HasFailure());
+  CreateTopic("hang");
+  const int leader = LeaderOf("hang");
+  ASSERT_GT(leader, 0);
+  auto first = Produce(leader, MakeBatch({"before"}), 3000, "hang");
+  ASSERT_EQ(first.error(), v1::ERROR_NONE) << first.error_message();
+  const int hung_follower = leader % 3 + 1;
+  const int healthy = 6 - leader - hung_follower;
+  file_systems_[leader - 1]->set_stalled(true);
+  file_systems_[hung_follower - 1]->set_stalled(true);
+
+  std::vector<std::string> unknown;
+  for (int i = 0; i < 5; ++i) {
+    const std::string record = "during-" + std::to_string(i);
+    auto r = Produce(leader, MakeBatch({record}), 400, "hang");
+    ASSERT_NE(r.error(), v1::ERROR_NONE)
+        << record << " acknowledged while only broker " << healthy << " could sync";
+    unknown.push_back(record);
+  }
+  // The healthy follower's committed log did not grow either.
+  EXPECT_EQ(ReadAll(healthy, "hang"), std::vector<std::string>{"before"});
+
+  file_systems_[leader - 1]->set_stalled(false);
+  file_systems_[hung_follower - 1]->set_stalled(false);
+  bool resumed = false;
+  for (int i = 0; i < 200 && !resumed; ++i) {
+    const int l = ClientLeaderOf("hang");
+    ASSERT_GT(l, 0);
+    auto r = Produce(l, MakeBatch({"after"}), 1000, "hang");
+    if (r.error() == v1::ERROR_NONE) {
+      resumed = true;
+    } else {
+      if (r.error() == v1::REQUEST_TIMED_OUT) unknown.push_back("after");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  ASSERT_TRUE(resumed) << "writes did not resume once the disks returned";
+  std::vector<std::string> read = ReadAll(ClientLeaderOf("hang"), "hang");
+  ASSERT_FALSE(read.empty());
+  EXPECT_EQ(read.back(), "after");
+  read.pop_back();
+  ExpectAckedInOrderAmongUnknown(read, {"before"}, unknown);
 }
 
 // The serving status a broker's health service reports for the whole server ("").

@@ -1,11 +1,14 @@
 // A RocksDB file system that, while armed, fails every sync of a written file with EIO: what a
 // dying disk (or a thin-provisioned volume that ran out) reports to fdatasync. Writes still
 // reach the page cache, so a failed write's bytes may or may not be on disk afterwards, as on
-// Linux after a failed fsync.
+// Linux after a failed fsync. While stalled, every sync instead waits until the stall ends (a
+// disk that hangs); a test must end the stall before it stops the brokers.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <rocksdb/file_system.h>
@@ -21,6 +24,11 @@ class FailingSyncFileSystem : public rocksdb::FileSystemWrapper {
   const char* Name() const override { return kClassName(); }
 
   void set_failing(bool failing) { failing_.store(failing); }
+  void set_stalled(bool stalled) {
+    std::lock_guard lock(stall_mu_);
+    stalled_ = stalled;
+    stall_cv_.notify_all();
+  }
   int failed_syncs() const { return failed_syncs_.load(); }
 
   rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& options,
@@ -47,16 +55,19 @@ class FailingSyncFileSystem : public rocksdb::FileSystemWrapper {
         : rocksdb::FSWritableFileOwnerWrapper(std::move(file)), fs_(fs) {}
     rocksdb::IOStatus Sync(const rocksdb::IOOptions& options,
                            rocksdb::IODebugContext* dbg) override {
+      fs_->WaitWhileStalled();
       if (fs_->Fail()) return Eio();
       return target()->Sync(options, dbg);
     }
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options,
                             rocksdb::IODebugContext* dbg) override {
+      fs_->WaitWhileStalled();
       if (fs_->Fail()) return Eio();
       return target()->Fsync(options, dbg);
     }
     rocksdb::IOStatus RangeSync(uint64_t offset, uint64_t nbytes, const rocksdb::IOOptions& options,
                                 rocksdb::IODebugContext* dbg) override {
+      fs_->WaitWhileStalled();
       if (fs_->Fail()) return Eio();
       return target()->RangeSync(offset, nbytes, options, dbg);
     }
@@ -67,6 +78,11 @@ class FailingSyncFileSystem : public rocksdb::FileSystemWrapper {
     }
     FailingSyncFileSystem* fs_;
   };
+
+  void WaitWhileStalled() {
+    std::unique_lock lock(stall_mu_);
+    stall_cv_.wait(lock, [&] { return !stalled_; });
+  }
 
   bool Fail() {
     if (!failing_.load()) return false;
@@ -82,6 +98,9 @@ class FailingSyncFileSystem : public rocksdb::FileSystemWrapper {
 
   std::atomic<bool> failing_{false};
   std::atomic<int> failed_syncs_{0};
+  std::mutex stall_mu_;
+  std::condition_variable stall_cv_;
+  bool stalled_ = false;  // guarded by stall_mu_
 };
 
 }  // namespace skiff::storage::testing
