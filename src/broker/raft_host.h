@@ -12,9 +12,15 @@
 //   4. send the Ready's messages (grouped per peer broker), tell state machines what became
 //      durable, apply committed entries, Advance
 //
+// With async storage writes (the default, RaftHostOptions::async_storage_writes) step 3 issues
+// the write and its fsync runs on the store's durability thread while the worker goes on; the
+// messages that must follow the fsync wait in the worker's outbox, which the durability thread
+// releases, and a leader counts its own entries only once they are durable. A worker that was
+// idle syncs the write itself instead (nothing to overlap).
+//
 // If the write fails (disk full, I/O error) the Readies are kept and retried on the next loop;
-// nothing is sent or applied until they are durable, so no promise is made that the disk did
-// not keep. Raft node ids are broker ids.
+// nothing that promises durability is sent until the write is durable, so no promise is made
+// that the disk did not keep. Raft node ids are broker ids.
 //
 // Thread-safety: public methods are thread-safe. Callbacks into a GroupStateMachine run on the
 // owning worker thread.
