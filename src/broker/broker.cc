@@ -125,6 +125,7 @@ Status Broker::Init() {
   Rendezvous<Status> added;
   host_->AddGroup(kMetadataGroup, metadata_->MakeStateMachine(metadata_), voters,
                   GroupTiming{.quiesce = false,
+                              .defer_commit = false,
                               .election_ticks = tuning_.metadata_election_ticks,
                               .heartbeat_ticks = tuning_.metadata_heartbeat_ticks},
                   added.Callback());

@@ -38,6 +38,10 @@ DEFINE_bool(async_storage_writes, true,
             "each only once durable (same guarantees; more throughput under load, and an idle "
             "worker still syncs in place). false: every write is synced before the worker "
             "goes on");
+DEFINE_bool(defer_commit_broadcast, true,
+            "A partition leader tells followers a new commit index with its next append or "
+            "tick (<= one tick later) instead of sending each follower an extra message per "
+            "write; false: at once");
 DEFINE_bool(direct_io_for_flush, true,
             "Write flushed and compacted files with O_DIRECT where the file system allows it "
             "(saves the page-cache copy of every payload's second write)");
@@ -132,6 +136,7 @@ int main(int argc, char** argv) {
   tuning.metadata_election_ticks = FLAGS_metadata_election_ticks;
   tuning.metadata_heartbeat_ticks = FLAGS_metadata_heartbeat_ticks;
   tuning.host.async_storage_writes = FLAGS_async_storage_writes;
+  tuning.host.defer_commit_broadcast = FLAGS_defer_commit_broadcast;
   tuning.storage.direct_io_for_flush = FLAGS_direct_io_for_flush;
   tuning.storage.min_free_bytes = static_cast<uint64_t>(FLAGS_storage_min_free_mb) << 20;
   tuning.storage.sync_interval_ms = static_cast<uint32_t>(FLAGS_sync_interval_ms);

@@ -236,6 +236,7 @@ void RaftHost::AddGroupOnWorker(Worker& worker, RaftGroupId id,
   config.max_inflight_appends = options_.max_inflight_appends;
   config.max_uncommitted_bytes = options_.max_uncommitted_bytes;
   config.async_storage_writes = options_.async_storage_writes;
+  config.defer_commit_broadcast = options_.defer_commit_broadcast && timing.defer_commit;
   config.seed = (self_.value() << 32) ^ id.value() ^
                 static_cast<uint64_t>(Clock::now().time_since_epoch().count());
   auto node = raft::Node::Create(config);

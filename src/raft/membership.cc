@@ -156,7 +156,7 @@ ConfState RaftNode::ApplyConfChange(const ConfChange& cc) {
       return CurrentConf();
     }
     if (lead_transferee_ != kNoNode && !IsVoter(lead_transferee_)) AbortTransfer();
-    if (MaybeCommit()) pending_commit_broadcast_ = true;
+    if (MaybeCommit()) NoteCommitAdvanced();
     // Probe new members at once (with an empty append if need be) so they get the log.
     if (!Contains(before.voters, cc.node) && !Contains(before.learners, cc.node) &&
         cc.node != config_.id) {

@@ -241,6 +241,7 @@ void RaftNode::TickHeartbeat() {
       pr.BecomeProbe();
     }
   }
+  if (config_.defer_commit_broadcast) SendDeferredCommits();
   MaybeQuiesce();
   if (quiesced_) return;
   if (heartbeat_elapsed_ >= config_.heartbeat_ticks) {
@@ -480,7 +481,7 @@ void RaftNode::Advance(const Ready& rd) {
     // Our own entries count towards the quorum only now that they are durable.
     auto self = progress_.find(config_.id);
     if (self != progress_.end() && self->second.MaybeUpdate(log_.StableLastIndex())) {
-      if (MaybeCommit()) pending_commit_broadcast_ = true;
+      if (MaybeCommit()) NoteCommitAdvanced();
     }
   }
   CheckInvariants();
@@ -492,7 +493,7 @@ void RaftNode::OnDurable(Index index, Term term) {
   if (index > log_.StableLastIndex() || !log_.MatchTerm(index, term)) return;
   auto self = progress_.find(config_.id);
   if (self != progress_.end() && self->second.MaybeUpdate(index)) {
-    if (MaybeCommit()) pending_commit_broadcast_ = true;
+    if (MaybeCommit()) NoteCommitAdvanced();
   }
   CheckInvariants();
 }

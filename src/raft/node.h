@@ -117,6 +117,12 @@ struct Config {
   // yet durable", and the leader counts its own entries only once OnDurable reports them.
   bool async_storage_writes = false;
 
+  // A leader whose commit index advanced with nothing else to send does not tell its
+  // followers at once (an empty kAppend each, and a response from each) but with the next
+  // append, heartbeat or tick. With one write in flight that halves the messages per write;
+  // followers learn a commit at most one tick later, which only delays their reads and apply.
+  bool defer_commit_broadcast = false;
+
   // Seed of the node's private PRNG (election timeout jitter). Same seed + same inputs =>
   // same outputs; the simulator relies on this.
   uint64_t seed = 1;

@@ -41,6 +41,7 @@ void Progress::BecomeProbe() {
   state = ProgressState::kProbe;
   pending_snapshot = 0;
   probe_sent = false;
+  commit_sent = 0;
   inflights.Reset();
 }
 
@@ -57,6 +58,7 @@ void Progress::BecomeSnapshot(Index snapshot_index) {
   pending_snapshot = snapshot_index;
   snapshot_ticks = 0;
   probe_sent = false;
+  commit_sent = 0;
   inflights.Reset();
 }
 

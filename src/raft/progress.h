@@ -53,6 +53,9 @@ class Progress {
   bool probe_sent = false;     // kProbe: an append is outstanding; wait for a reply/heartbeat
   bool is_learner = false;
   int snapshot_ticks = 0;  // leader ticks spent in kSnapshot (a lost snapshot times out)
+  // The highest commit index this follower was sent that it can apply on receipt (capped at
+  // the log it holds after the message). Reset when the leader loses track of the follower.
+  Index commit_sent = 0;
   Inflights inflights;
 
   void BecomeProbe();

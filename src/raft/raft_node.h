@@ -117,8 +117,13 @@ class RaftNode final : public Node {
   void SendHeartbeat(NodeId to, uint64_t context, bool quiesce);
   void BroadcastHeartbeat(uint64_t context, bool quiesce);
   void FlushBroadcast();
+  // Followers behind on the commit index get an empty append (Config::defer_commit_broadcast).
+  void SendDeferredCommits();
   Index AppendLocal(EntryType type, Bytes data);
   bool MaybeCommit();
+  // Called after MaybeCommit advanced the commit index: schedules the empty appends that tell
+  // followers, unless Config::defer_commit_broadcast leaves that to the next tick.
+  void NoteCommitAdvanced();
   void OnCommitAdvanced();
   void HandleAppend(const Message& m);
   void HandleHeartbeat(const Message& m);

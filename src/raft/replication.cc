@@ -67,6 +67,7 @@ bool RaftNode::SendAppend(NodeId to, bool send_if_empty) {
   m.log_term = *prev_term;
   m.commit = log_.committed();
   m.entries = std::move(entries).value();
+  pr.commit_sent = std::max(pr.commit_sent, std::min(m.commit, m.index + m.entries.size()));
   if (!m.entries.empty()) {
     const Index last = m.entries.back().index;
     if (pr.state == ProgressState::kReplicate) {
@@ -109,13 +110,25 @@ void RaftNode::BroadcastAppend(bool send_if_empty) {
 }
 
 void RaftNode::SendHeartbeat(NodeId to, uint64_t context, bool quiesce) {
-  const Progress& pr = progress_.at(to);
+  Progress& pr = progress_.at(to);
   Message m = MakeMessage(MessageType::kHeartbeat, to);
   // Never tell a follower to commit beyond what it is known to hold.
   m.commit = std::min(pr.match, log_.committed());
+  pr.commit_sent = std::max(pr.commit_sent, m.commit);
   m.context = context;
   m.quiesce = quiesce;
   Send(std::move(m));
+}
+
+void RaftNode::SendDeferredCommits() {
+  for (auto& [id, pr] : progress_) {
+    if (id == config_.id || pr.state == ProgressState::kSnapshot) continue;
+    // Only what the follower was sent can be committed there (next - 1); anything beyond that
+    // goes out with the entries themselves.
+    if (pr.commit_sent < std::min(log_.committed(), pr.next - 1)) {
+      SendAppend(id, /*send_if_empty=*/true);
+    }
+  }
 }
 
 void RaftNode::BroadcastHeartbeat(uint64_t context, bool quiesce) {
@@ -125,6 +138,10 @@ void RaftNode::BroadcastHeartbeat(uint64_t context, bool quiesce) {
 }
 
 // --- Leader: commit rule -----------------------------------------------------------------------
+
+void RaftNode::NoteCommitAdvanced() {
+  if (!config_.defer_commit_broadcast) pending_commit_broadcast_ = true;
+}
 
 bool RaftNode::MaybeCommit() {
   std::vector<Index> matches;
@@ -190,7 +207,7 @@ void RaftNode::HandleAppendResponse(const Message& m, Progress& pr) {
     pr.inflights.FreeLE(m.index);
   }
   if (MaybeCommit()) {
-    pending_commit_broadcast_ = true;
+    NoteCommitAdvanced();
   } else if (was_paused) {
     SendAppend(m.from, /*send_if_empty=*/false);
   }

@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "raft_test_util.h"
 
 namespace skiff::raft {
@@ -125,6 +129,93 @@ TEST(ReplicationTest, ProposalsAreBatchedIntoOneAppend) {
   auto msgs = c.Drain(1);
   ASSERT_EQ(CountType(msgs, MessageType::kAppend), 2u);
   for (const Message& m : msgs) EXPECT_EQ(m.entries.size(), 5u);
+}
+
+size_t CountEmptyAppends(const std::vector<Message>& msgs) {
+  return static_cast<size_t>(std::count_if(msgs.begin(), msgs.end(), [](const Message& m) {
+    return m.type == MessageType::kAppend && m.entries.empty();
+  }));
+}
+
+// Heartbeats every 5 ticks, so that a tick alone is what carries a deferred commit.
+void DeferCommits(Config& c) {
+  c.defer_commit_broadcast = true;
+  c.heartbeat_ticks = 5;
+  c.election_ticks = 20;
+}
+
+TEST(ReplicationTest, CommitIsBroadcastAtOnceByDefault) {
+  Cluster c({1, 2, 3});
+  c.Elect(1);
+  c.TickAll();
+  c.Record(true);
+  const Index idx = c.Propose(1, "x");
+  c.Stabilize();
+  EXPECT_EQ(CountEmptyAppends(c.recorded()), 2u) << "one commit-only append per follower";
+  EXPECT_EQ(c.CommitOf(2), idx);
+  EXPECT_EQ(c.CommitOf(3), idx);
+}
+
+TEST(ReplicationTest, DeferredCommitTravelsWithTheNextAppend) {
+  Cluster c({1, 2, 3}, DeferCommits);
+  c.Elect(1);
+  c.TickAll();
+  c.Record(true);
+  const Index first = c.Propose(1, "a");
+  c.Stabilize();
+  EXPECT_EQ(CountEmptyAppends(c.recorded()), 0u) << "no message round just for the commit";
+  EXPECT_EQ(c.CommitOf(1), first);
+  EXPECT_LT(c.CommitOf(2), first);
+  EXPECT_LT(c.CommitOf(3), first);
+
+  c.Propose(1, "b");
+  auto msgs = c.Drain(1);
+  ASSERT_EQ(CountType(msgs, MessageType::kAppend), 2u);
+  for (const Message& m : msgs) EXPECT_EQ(m.commit, first) << "to " << m.to;
+  c.Deliver(msgs);
+  for (NodeId f : {2, 3}) {
+    c.Drain(f);
+    EXPECT_EQ(c.CommitOf(f), first) << "follower " << f;
+    EXPECT_EQ(c.AppliedData(f), std::vector<std::string>{"a"}) << "follower " << f;
+  }
+}
+
+TEST(ReplicationTest, DeferredCommitGoesOutOnTheNextTickAndOnlyOnce) {
+  Cluster c({1, 2, 3}, DeferCommits);
+  c.Elect(1);
+  c.TickAll();
+  const Index idx = c.Propose(1, "a");
+  c.Stabilize();
+  ASSERT_LT(c.CommitOf(2), idx);
+
+  c.Tick(1);
+  auto msgs = c.Drain(1);
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(CountEmptyAppends(msgs), 2u);
+  for (const Message& m : msgs) EXPECT_EQ(m.commit, idx);
+  c.Deliver(msgs);
+  c.Stabilize();
+  EXPECT_EQ(c.CommitOf(2), idx);
+  EXPECT_EQ(c.CommitOf(3), idx);
+
+  c.Tick(1);
+  EXPECT_TRUE(c.Drain(1).empty()) << "followers already know the commit";
+}
+
+TEST(ReplicationTest, DeferredCommitIsResentAfterTheFollowerWasLost) {
+  Cluster c({1, 2, 3}, DeferCommits);
+  c.Elect(1);
+  c.TickAll();
+  c.Isolate(3);
+  const Index idx = c.Propose(1, "a");
+  c.Stabilize();
+  c.TickAll(5);  // heartbeats to 3 get no answer; 2 learns the commit
+  EXPECT_EQ(c.CommitOf(2), idx);
+  EXPECT_LT(c.CommitOf(3), idx);
+  c.Heal();
+  c.TickAll(10);
+  EXPECT_EQ(c.CommitOf(3), idx);
+  EXPECT_EQ(c.AppliedData(3), std::vector<std::string>{"a"});
 }
 
 TEST(ReplicationTest, MaxAppendBytesSplitsMessages) {

@@ -9,7 +9,8 @@
 // --time_limit_s), --steps (default 5000), --nodes (3, 5, or 0 = chosen per seed; default 0),
 // --time_limit_s, --unsafe=<commit_on_minority|vote_ignores_log|vote_ignores_term|lying_disk|
 // async_acks_before_sync|async_hold_only_writing_readies|none>, --async_writes=<-1|0|1> (Raft async
-// storage writes; -1: per seed),
+// storage writes; -1: per seed), --defer_commit=<-1|0|1> (Raft's deferred commit broadcast;
+// -1: per seed),
 // --liveness=<true|false>, --trace, --max_failures (stop after this many; default 20).
 //
 // Prints every failing seed with a one-line replay command, then a summary: seeds run,
@@ -87,6 +88,12 @@ int main(int argc, char** argv) {
         return 2;
       }
       options.async_writes = std::stoi(v);
+    } else if (FlagValue(argv[i], "--defer_commit", &v)) {
+      if (v != "-1" && v != "0" && v != "1") {
+        std::fprintf(stderr, "--defer_commit must be -1, 0 or 1\n");
+        return 2;
+      }
+      options.defer_commit = std::stoi(v);
     } else if (FlagValue(argv[i], "--liveness", &v)) {
       options.liveness = v != "false" && v != "0";
     } else if (FlagValue(argv[i], "--trace", &v)) {

@@ -135,6 +135,9 @@ class Simulation {
     r.quiesce_after_ticks = random_.OneIn(4) ? static_cast<int>(random_.Between(5, 40)) : 0;
     const bool async_drawn = random_.OneIn(2);
     r.async_storage_writes = options_.async_writes < 0 ? async_drawn : options_.async_writes == 1;
+    r.defer_commit_broadcast = options_.defer_commit < 0
+                                   ? (Mix64(options_.seed ^ 0xdefe7ULL) & 1) != 0
+                                   : options_.defer_commit == 1;
     c.async_acks_before_sync = options_.async_acks_before_sync;
     c.async_hold_only_writing_readies = options_.async_hold_only_writing_readies;
     r.unsafe = options_.unsafe;
@@ -619,6 +622,7 @@ std::string ReplayCommand(const SimOptions& options) {
       !options.async_hold_only_writing_readies) {
     os << " --async_writes=" << options.async_writes;
   }
+  if (options.defer_commit >= 0) os << " --defer_commit=" << options.defer_commit;
   if (!options.liveness) os << " --liveness=false";
   return os.str();
 }

@@ -31,6 +31,9 @@ struct SimOptions {
   bool lying_disk = false;  // deliberately broken host: never syncs, so crashes lose acked writes
   // raft.async_storage_writes: 1 on, 0 off, -1 chosen by the seed.
   int async_writes = -1;
+  // raft.defer_commit_broadcast: 1 on, 0 off, -1 chosen by the seed (without drawing from the
+  // run's PRNG, so every other choice a seed makes stays as it was).
+  int defer_commit = -1;
   // Deliberately broken async host: sends every message at once, before the writes it
   // acknowledges are durable.
   bool async_acks_before_sync = false;
