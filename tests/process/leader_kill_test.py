@@ -23,6 +23,11 @@ import sys
 import tempfile
 import time
 
+# This driver starts and restarts brokers (fork + exec) while its gRPC clients run. gRPC
+# Python's fork handlers can deadlock such a fork (seen: the prefork handler waiting forever,
+# grpc/grpc#22624, #17986); a child that only execs needs none of them. Set before gRPC loads.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 import reserved_ports  # noqa: E402
 
