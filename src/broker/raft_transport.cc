@@ -22,16 +22,23 @@ struct RaftTransport::Peer {
 
   const BrokerId id;
   std::mutex mu;
-  std::condition_variable cv;  // queue, address or stream state changed; stopping
+  std::condition_variable cv;  // stream state or address changed; a write ended; stopping
   std::string address;         // guarded by mu; empty: unknown
   uint64_t address_version = 0;
   std::deque<GroupMessage> queue;     // guarded by mu; bounded by max_queued_messages_per_peer
   std::vector<GroupMessage> dropped;  // guarded by mu; awaiting on_unreachable (monitor thread)
 
   // The current stream, guarded by mu. `context` is set while a stream is being opened or is
-  // open, so Stop() and the monitor can cancel it from another thread.
+  // open, so Stop() and the monitor can cancel it from another thread; `stream` while new
+  // frames may be written to it.
   grpc::ClientContext* context = nullptr;
+  FrameStream* stream = nullptr;
   bool stream_broken = false;
+  bool writing = false;        // a frame is being written (at most one at a time)
+  bool pumping = false;        // some thread is in PumpWrites' loop for this peer
+  bool keepalive_due = false;  // the next pump sends a frame even if the queue is empty
+  bool acked_any = false;      // the current stream acknowledged a frame
+  Clock::time_point last_frame;
   uint64_t frames_sent = 0;
   uint64_t frames_acked = 0;
   // Since when the sender has been waiting on the peer (to open the stream or to acknowledge a
@@ -44,59 +51,199 @@ struct RaftTransport::Peer {
   std::thread sender;  // started at creation, joined by Stop()
 };
 
-// The server side: one handler call per incoming peer stream (gRPC sync server threads).
-class RaftTransport::Service final : public internal::RaftTransport::Service {
+// One client stream to a peer, on gRPC's callback API: frames are written by whichever thread
+// finds the stream idle (PumpWrites), so a worker's messages leave without waking a sender
+// thread, and acknowledgements are read in OnReadDone. The sender thread owns the object: it
+// opens the stream, and tears it down once the stream broke (RemoveHold, then waits for OnDone).
+class RaftTransport::FrameStream final
+    : public grpc::ClientBidiReactor<internal::MessageBatch, internal::BatchAck> {
+ public:
+  FrameStream(RaftTransport* transport, Peer* peer) : transport_(transport), peer_(peer) {}
+
+  grpc::ClientContext context;
+  internal::MessageBatch out;  // the frame being written; touched only by the pump that set
+                               // Peer::writing, until OnWriteDone
+
+  void OnReadDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(peer_->mu);
+    if (!ok) {
+      read_done_ = true;
+      peer_->stream_broken = true;
+      peer_->cv.notify_all();
+      return;
+    }
+    peer_->frames_acked = std::max(peer_->frames_acked, ack_.received_batches());
+    while (!peer_->unacked.empty() && peer_->unacked.front().first <= peer_->frames_acked) {
+      peer_->unacked.pop_front();
+    }
+    peer_->waiting_since = peer_->frames_acked >= peer_->frames_sent
+                               ? std::nullopt
+                               : std::optional<Clock::time_point>(Clock::now());
+    peer_->acked_any = true;
+    StartRead(&ack_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard<std::mutex> lock(peer_->mu);
+      peer_->writing = false;
+      if (!ok) peer_->stream_broken = true;
+      // Only a broken stream or a teardown (stream unpublished) has a waiter: the sender thread
+      // is not woken for every frame.
+      if (!ok || peer_->stream == nullptr) peer_->cv.notify_all();
+    }
+    if (ok) transport_->PumpWrites(peer_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    std::lock_guard<std::mutex> lock(peer_->mu);
+    status_ = status;
+    done_ = true;
+    peer_->stream_broken = true;
+    peer_->cv.notify_all();
+  }
+
+  void Start() {
+    StartRead(&ack_);
+    AddHold();  // released by the sender thread once no write can start any more
+    StartCall();
+  }
+  // Guarded by Peer::mu.
+  bool read_done() const { return read_done_; }
+  bool done() const { return done_; }
+  const grpc::Status& status() const { return status_; }
+
+ private:
+  RaftTransport* const transport_;
+  Peer* const peer_;
+  internal::BatchAck ack_;
+  bool read_done_ = false;  // guarded by Peer::mu: the peer ended the stream (or it broke)
+  bool done_ = false;       // guarded by Peer::mu
+  grpc::Status status_;     // guarded by Peer::mu
+};
+
+// The server side: one reactor per incoming peer stream (gRPC's callback API), so a frame is
+// decoded and handed to on_receive by the thread that read it, without a hand-off to a
+// handler thread.
+class RaftTransport::Service final : public internal::RaftTransport::CallbackService {
  public:
   explicit Service(RaftTransport* transport) : transport_(transport) {}
 
-  grpc::Status Stream(
-      grpc::ServerContext* context,
-      grpc::ServerReaderWriter<internal::BatchAck, internal::MessageBatch>* stream) override {
-    if (!transport_->EnterHandler(context)) {
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "raft transport is stopping");
-    }
-    grpc::Status result = grpc::Status::OK;
-    const BrokerId self = transport_->self_;
-    internal::MessageBatch batch;
-    internal::BatchAck ack;
-    uint64_t received = 0;
-    // Acknowledgements are coalesced (TransportOptions::ack_every_frames, ack_delay).
-    const TransportOptions& options = transport_->options_;
-    uint64_t acked = 0;
-    auto last_ack = std::chrono::steady_clock::now();
-    while (stream->Read(&batch)) {
-      ++received;
-      if (batch.to_broker() != self.value()) {
-        result = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                              "frame for broker " + std::to_string(batch.to_broker()) +
-                                  " reached broker " + std::to_string(self.value()));
-        LOG_EVERY_N(WARNING, 64) << result.error_message() << " (from " << context->peer() << ")";
-        break;
+  grpc::ServerBidiReactor<internal::MessageBatch, internal::BatchAck>* Stream(
+      grpc::CallbackServerContext* context) override {
+    return new StreamReactor(transport_, context);
+  }
+
+ private:
+  // Reactions of one stream may run concurrently (a read completing during a write), so the
+  // reactor's state is guarded by mu_. It deletes itself in OnDone.
+  class StreamReactor final
+      : public grpc::ServerBidiReactor<internal::MessageBatch, internal::BatchAck> {
+   public:
+    StreamReactor(RaftTransport* transport, grpc::CallbackServerContext* context)
+        : transport_(transport), context_(context), last_ack_(Clock::now()) {
+      entered_ = transport_->EnterHandler(context_);
+      if (!entered_) {
+        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "raft transport is stopping"));
+        return;
       }
-      const BrokerId from(batch.from_broker());
-      Result<std::vector<GroupMessage>> messages = Decode(batch, from, self);
+      StartRead(&batch_);
+    }
+
+    void OnReadDone(bool ok) override {
+      if (!ok) return FinishOnce(grpc::Status::OK);  // the peer closed, or a cancel
+      const BrokerId self = transport_->self_;
+      if (batch_.to_broker() != self.value()) {
+        grpc::Status refused(grpc::StatusCode::FAILED_PRECONDITION,
+                             "frame for broker " + std::to_string(batch_.to_broker()) +
+                                 " reached broker " + std::to_string(self.value()));
+        LOG_EVERY_N(WARNING, 64) << refused.error_message() << " (from " << context_->peer() << ")";
+        return FinishOnce(refused);
+      }
+      const BrokerId from(batch_.from_broker());
+      Result<std::vector<GroupMessage>> messages = Decode(batch_, from, self);
       if (messages.ok()) {
         transport_->NoteReceived(from);
         if (!messages->empty()) transport_->on_receive_(from, std::move(messages).value());
       } else {
         LOG_EVERY_N(WARNING, 64) << "raft transport: dropped a frame from broker " << from << " ("
-                                 << context->peer() << "): " << messages.status().ToString();
+                                 << context_->peer() << "): " << messages.status().ToString();
       }
-      const auto now = std::chrono::steady_clock::now();
-      const bool keepalive = batch.messages().empty() && batch.heartbeats().empty();
-      if (keepalive || received - acked >= options.ack_every_frames ||
-          now - last_ack >= options.ack_delay) {
-        ack.set_received_batches(received);
-        if (!stream->Write(ack)) break;
-        acked = received;
-        last_ack = now;
+      // Acknowledgements are coalesced (TransportOptions::ack_every_frames, ack_delay).
+      const TransportOptions& options = transport_->options_;
+      const bool keepalive = batch_.messages().empty() && batch_.heartbeats().empty();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++received_;
+        const auto now = Clock::now();
+        if (keepalive || received_ - acked_ >= options.ack_every_frames ||
+            now - last_ack_ >= options.ack_delay) {
+          acked_ = received_;
+          last_ack_ = now;
+          ack_due_ = true;
+          MaybeWriteAckLocked();
+        }
       }
+      StartRead(&batch_);
     }
-    transport_->ExitHandler(context);
-    return result;
-  }
 
- private:
+    void OnWriteDone(bool ok) override {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+      if (!ok) {
+        FinishLocked(grpc::Status::OK);  // the peer is gone; the pending read ends too
+        return;
+      }
+      if (finish_status_) {
+        FinishLocked(*finish_status_);
+        return;
+      }
+      MaybeWriteAckLocked();
+    }
+
+    void OnDone() override {
+      if (entered_) transport_->ExitHandler(context_);
+      delete this;
+    }
+
+   private:
+    void MaybeWriteAckLocked() {
+      if (!ack_due_ || writing_ || finished_ || finish_status_) return;
+      ack_.set_received_batches(acked_);
+      ack_due_ = false;
+      writing_ = true;
+      StartWrite(&ack_);
+    }
+    void FinishOnce(const grpc::Status& status) {
+      std::lock_guard<std::mutex> lock(mu_);
+      FinishLocked(status);
+    }
+    // Finish is not started while an acknowledgement is being written: it follows the write.
+    void FinishLocked(const grpc::Status& status) {
+      if (finished_) return;
+      if (writing_) {
+        if (!finish_status_) finish_status_ = status;
+        return;
+      }
+      finished_ = true;
+      Finish(status);
+    }
+
+    RaftTransport* const transport_;
+    grpc::CallbackServerContext* const context_;
+    bool entered_ = false;
+    internal::MessageBatch batch_;  // touched by the one read in flight only
+    std::mutex mu_;
+    internal::BatchAck ack_;  // guarded by mu_ (and stable while writing_)
+    uint64_t received_ = 0;   // guarded by mu_
+    uint64_t acked_ = 0;      // guarded by mu_: frames counted in the latest acknowledgement
+    Clock::time_point last_ack_;
+    bool ack_due_ = false;
+    bool writing_ = false;
+    bool finished_ = false;
+    std::optional<grpc::Status> finish_status_;  // Finish waits for the write in flight
+  };
+
   // All or nothing: a frame with one bad message is dropped whole.
   static Result<std::vector<GroupMessage>> Decode(const internal::MessageBatch& batch,
                                                   BrokerId from, BrokerId self) {
@@ -254,8 +401,10 @@ void RaftTransport::Send(BrokerId to, std::vector<GroupMessage> messages) {
         p->queue.push_back(std::move(gm));
       }
     }
-    p->cv.notify_all();
+    // Without an open stream the sender thread deals with the queue (it may be backing off).
+    if (p->stream == nullptr) p->cv.notify_all();
   }
+  PumpWrites(p);
   if (misaddressed > 0) {
     LOG_EVERY_N(ERROR, 64) << "raft transport: " << misaddressed << " message(s) for broker " << to
                            << " with from/to not " << self_ << "/" << to << "; dropped";
@@ -293,7 +442,7 @@ void RaftTransport::Stop() {
       return;
     }
     stopping_ = true;
-    for (grpc::ServerContext* context : handlers_) context->TryCancel();
+    for (grpc::CallbackServerContext* context : handlers_) context->TryCancel();
     for (auto& [id, peer] : peers_) {
       std::lock_guard<std::mutex> peer_lock(peer->mu);
       if (peer->context != nullptr) peer->context->TryCancel();
@@ -313,14 +462,14 @@ void RaftTransport::Stop() {
 
 bool RaftTransport::stopping() const { return stopping_.load(); }
 
-bool RaftTransport::EnterHandler(grpc::ServerContext* context) {
+bool RaftTransport::EnterHandler(grpc::CallbackServerContext* context) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return false;
   handlers_.push_back(context);
   return true;
 }
 
-void RaftTransport::ExitHandler(grpc::ServerContext* context) {
+void RaftTransport::ExitHandler(grpc::CallbackServerContext* context) {
   std::lock_guard<std::mutex> lock(mu_);
   handlers_.erase(std::find(handlers_.begin(), handlers_.end(), context));
   handlers_cv_.notify_all();
@@ -377,6 +526,57 @@ void RaftTransport::MonitorLoop() {
   }
 }
 
+void RaftTransport::PumpWrites(Peer* peer) {
+  std::unique_lock<std::mutex> lock(peer->mu);
+  // One pump at a time per peer. A write that completes inline (OnWriteDone inside StartWrite,
+  // on this thread) or on a gRPC thread while the pump runs finds it busy and returns; the
+  // pump's loop sees `writing` cleared and goes on.
+  if (peer->pumping) return;
+  peer->pumping = true;
+  for (;;) {
+    FrameStream* stream = peer->stream;
+    if (stream == nullptr || peer->writing || peer->stream_broken ||
+        (peer->queue.empty() && !peer->keepalive_due)) {
+      break;
+    }
+    std::vector<GroupMessage> frame;
+    size_t bytes = 0;
+    while (!peer->queue.empty()) {
+      const size_t next = ApproximateWireBytes(peer->queue.front().message);
+      if (!frame.empty() && bytes + next > options_.max_frame_bytes) break;
+      bytes += next;
+      frame.push_back(std::move(peer->queue.front()));
+      peer->queue.pop_front();
+    }
+    peer->keepalive_due = false;
+    peer->writing = true;
+    lock.unlock();
+    // `writing` makes this thread the only one touching stream->out until OnWriteDone, and
+    // keeps the sender thread from tearing the stream down meanwhile.
+    stream->out.Clear();
+    EncodeFrame(self_, peer->id, frame, &stream->out);
+    if (stream->out.ByteSizeLong() > static_cast<size_t>(options_.max_message_bytes)) {
+      LOG(ERROR) << "raft transport: a frame for broker " << peer->id << " of "
+                 << stream->out.ByteSizeLong() << " bytes exceeds max_message_bytes; dropped";
+      ReportDropped(peer, std::move(frame));
+      lock.lock();
+      peer->writing = false;
+      peer->cv.notify_all();
+      continue;
+    }
+    lock.lock();
+    if (!peer->waiting_since) peer->waiting_since = Clock::now();
+    peer->unacked.emplace_back(++peer->frames_sent, std::move(frame));
+    peer->last_frame = Clock::now();
+    lock.unlock();
+    stream->StartWrite(&stream->out);
+    lock.lock();
+  }
+  peer->pumping = false;
+  // A tearing-down sender (stream unpublished) waits for the pump to let go of the stream.
+  if (peer->stream == nullptr) peer->cv.notify_all();
+}
+
 void RaftTransport::SenderLoop(Peer* peer) {
   SetThreadName("raft-send-" + std::to_string(peer->id.value()));
   auto backoff = options_.reconnect_backoff_min;
@@ -421,105 +621,81 @@ void RaftTransport::SenderLoop(Peer* peer) {
 
     // 2. Open the stream. The context is published first, so Stop() and the stall monitor
     // can cancel an open that hangs (e.g. a frozen peer that accepted the TCP connection).
-    grpc::ClientContext context;
+    auto stream = std::make_unique<FrameStream>(this, peer);
     {
       std::lock_guard<std::mutex> lock(peer->mu);
       if (stopping()) return;
-      peer->context = &context;
+      peer->context = &stream->context;
       peer->stream_broken = false;
+      peer->writing = false;
+      peer->keepalive_due = false;
+      peer->acked_any = false;
       peer->frames_sent = 0;
       peer->frames_acked = 0;
       peer->waiting_since = Clock::now();
       peer->unacked.clear();
     }
-    std::unique_ptr<grpc::ClientReaderWriter<internal::MessageBatch, internal::BatchAck>> stream =
-        stub->Stream(&context);
-    bool acked_any = false;
-    bool reader_done = false;  // guarded by peer->mu
-    std::thread reader([&] {
-      SetThreadName("raft-acks-" + std::to_string(peer->id.value()));
-      internal::BatchAck ack;
-      while (stream->Read(&ack)) {
-        std::lock_guard<std::mutex> lock(peer->mu);
-        peer->frames_acked = std::max(peer->frames_acked, ack.received_batches());
-        while (!peer->unacked.empty() && peer->unacked.front().first <= peer->frames_acked) {
-          peer->unacked.pop_front();
-        }
-        peer->waiting_since = peer->frames_acked >= peer->frames_sent
-                                  ? std::nullopt
-                                  : std::optional<Clock::time_point>(Clock::now());
-        acked_any = true;
-      }
-      std::lock_guard<std::mutex> lock(peer->mu);
-      peer->stream_broken = true;
-      reader_done = true;
-      peer->cv.notify_all();
-    });
+    stub->async()->Stream(&stream->context, stream.get());
+    stream->Start();
     {
       // The stream counts as open once gRPC has taken the call; frames are acknowledged.
       std::lock_guard<std::mutex> lock(peer->mu);
       if (peer->frames_sent == 0) peer->waiting_since.reset();
+      peer->stream = stream.get();
+      peer->last_frame = Clock::now();
     }
+    PumpWrites(peer);  // what was queued while connecting
 
-    // 3. Send frames until the stream breaks, the address changes or we stop. An idle stream
-    // carries an empty frame every keepalive_time: the peer's acknowledgement proves it alive
-    // (the stall monitor covers idle streams too) and keeps its LastReceived(self) fresh even
-    // when every group between the two brokers is quiet.
-    Clock::time_point last_frame = Clock::now();
+    // 3. Frames are written by PumpWrites (from Send and after each write). This thread waits
+    // for the stream to break, the address to change or Stop, and sends an empty frame on an
+    // idle stream every keepalive_time: the peer's acknowledgement proves it alive (the stall
+    // monitor covers idle streams too) and keeps its LastReceived(self) fresh even when every
+    // group between the two brokers is quiet.
     for (;;) {
-      std::vector<GroupMessage> frame;
       {
         std::unique_lock<std::mutex> lock(peer->mu);
-        peer->cv.wait_until(lock, last_frame + options_.keepalive_time, [&] {
-          return !peer->queue.empty() || peer->stream_broken || peer->address_version != version ||
-                 stopping();
+        peer->cv.wait_until(lock, peer->last_frame + options_.keepalive_time, [&] {
+          return peer->stream_broken || peer->address_version != version || stopping();
         });
         if (peer->stream_broken || peer->address_version != version || stopping()) break;
-        size_t bytes = 0;
-        while (!peer->queue.empty()) {
-          const size_t next = ApproximateWireBytes(peer->queue.front().message);
-          if (!frame.empty() && bytes + next > options_.max_frame_bytes) break;
-          bytes += next;
-          frame.push_back(std::move(peer->queue.front()));
-          peer->queue.pop_front();
+        if (Clock::now() < peer->last_frame + options_.keepalive_time) continue;
+        if (peer->writing || !peer->queue.empty()) {
+          peer->last_frame = Clock::now();  // traffic is flowing; look again later
+          continue;
         }
+        peer->keepalive_due = true;
       }
-      internal::MessageBatch batch;
-      EncodeFrame(self_, peer->id, frame, &batch);
-      if (batch.ByteSizeLong() > static_cast<size_t>(options_.max_message_bytes)) {
-        LOG(ERROR) << "raft transport: a frame for broker " << peer->id << " of "
-                   << batch.ByteSizeLong() << " bytes exceeds max_message_bytes; dropped";
-        ReportDropped(peer, std::move(frame));
-        continue;
-      }
-      {
-        std::lock_guard<std::mutex> lock(peer->mu);
-        if (!peer->waiting_since) peer->waiting_since = Clock::now();
-        peer->unacked.emplace_back(++peer->frames_sent, std::move(frame));
-      }
-      last_frame = Clock::now();
-      if (!stream->Write(batch)) break;
+      PumpWrites(peer);
     }
 
-    // 4. Tear down: wait for the reader, and report everything not acknowledged. When the
-    // peer ended the stream (or a write failed because it did), its status is worth keeping,
-    // so the call is cancelled only if it does not end by itself within a short bound.
-    {
-      std::unique_lock<std::mutex> lock(peer->mu);
-      if (peer->address_version == version && !stopping()) {
-        peer->cv.wait_for(lock, std::chrono::seconds(1), [&] { return reader_done || stopping(); });
-      }
-      if (!reader_done) context.TryCancel();
-    }
-    reader.join();
-    const grpc::Status status = stream->Finish();
+    // 4. Tear down: no new writes; wait for the one in flight; report everything not
+    // acknowledged. When the peer ended the stream (or a write failed because it did), its
+    // status is worth keeping, so the call is cancelled only if it does not end by itself
+    // within a short bound.
+    grpc::Status status;
     std::vector<GroupMessage> dropped;
     bool address_changed = false;
+    bool acked_any = false;
     {
-      std::lock_guard<std::mutex> lock(peer->mu);
+      std::unique_lock<std::mutex> lock(peer->mu);
+      peer->stream = nullptr;
+      if (peer->address_version == version && !stopping()) {
+        peer->cv.wait_for(lock, std::chrono::seconds(1),
+                          [&] { return stream->read_done() || stopping(); });
+      }
+      if (!stream->read_done()) stream->context.TryCancel();
+      // After a cancel a pending write completes at once (not ok).
+      peer->cv.wait(lock, [&] { return !peer->writing && !peer->pumping; });
+    }
+    stream->RemoveHold();
+    {
+      std::unique_lock<std::mutex> lock(peer->mu);
+      peer->cv.wait(lock, [&] { return stream->done(); });
+      status = stream->status();
       peer->context = nullptr;
       peer->waiting_since.reset();
       address_changed = peer->address_version != version;
+      acked_any = peer->acked_any;
       for (auto& [seq, messages] : peer->unacked) {
         for (GroupMessage& gm : messages) dropped.push_back(std::move(gm));
       }
@@ -527,6 +703,7 @@ void RaftTransport::SenderLoop(Peer* peer) {
       for (GroupMessage& gm : peer->queue) dropped.push_back(std::move(gm));
       peer->queue.clear();
     }
+    stream.reset();
     if (stopping()) return;
     if (log_failure || acked_any) {
       LOG(WARNING) << "raft transport: stream to broker " << peer->id << " at " << address

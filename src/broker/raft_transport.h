@@ -2,16 +2,20 @@
 //
 //   broker 1 (sending side)                                 broker 2 (receiving side)
 //
-//   Send(2, msgs) ─▶ queue for 2 ─▶ sender thread ══ MessageBatch ══▶ Service::Stream
-//   (any thread)     (bounded)      (one per peer)     frames           │ decode, check CRCs
-//                                   ack reader ◀═════ BatchAck ════════┤
+//   Send(2, msgs) ─▶ queue for 2 ─▶ PumpWrites ════ MessageBatch ══▶ Service::Stream
+//   (any thread)     (bounded)      (the caller,      frames           │ decode, check CRCs
+//                                    if idle)                          │
+//                    OnReadDone ◀══════════════════ BatchAck ══════════┤
 //   on_unreachable ◀─ monitor ◀─ drops, stalled                         ▼
 //                     thread     streams                       on_receive(1, msgs)
 //
 // Every Raft group on a broker has node id == broker id. All messages bound for one peer share
-// one long-lived client stream: a frame (MessageBatch) carries everything queued when the sender
-// picks it up, cut at about max_frame_bytes, with the heartbeats of groups that have nothing
-// else in the frame coalesced into GroupHeartbeat rows. The receiver acknowledges every frame.
+// one long-lived client stream (gRPC's callback API): a frame (MessageBatch) carries everything
+// queued when a write starts, cut at about max_frame_bytes, with the heartbeats of groups that
+// have nothing else in the frame coalesced into GroupHeartbeat rows. One frame is written at a
+// time: the thread that finds the stream idle (usually the Raft worker calling Send) writes it
+// without blocking, and the completion of each write starts the next. The receiver acknowledges
+// frames in groups (TransportOptions::ack_every_frames).
 //
 // Ordering: messages of one Send call, and of successive Send calls to the same peer, are
 // delivered in order (or dropped). Within a frame, a group's messages keep their order: a group
@@ -24,10 +28,12 @@
 // host can call ReportUnreachable / ReportSnapshot(false). Reconnects back off exponentially
 // between reconnect_backoff_min and _max. A dead or slow peer never blocks Send or other peers.
 //
-// Threads: one sender thread per peer, one ack-reader thread per open stream, and one monitor
-// thread (stall detection, delivery of on_unreachable). on_unreachable runs only on the monitor
+// Threads: one sender thread per peer (opens and tears down its streams, sends keepalives, backs
+// off), gRPC's callback threads (write completions, acknowledgements), and one monitor thread
+// (stall detection, delivery of on_unreachable). on_unreachable runs only on the monitor
 // thread, never inside Send, so a host may call Send while holding its own locks. on_receive
-// runs on gRPC server threads, concurrently for different peers; it must not block for long.
+// runs on gRPC's callback threads, concurrently for different peers; it must not block for
+// long (it holds up other streams' reactions).
 //
 // Lifecycle: construct, register service() on the broker's inter-broker gRPC server (configured
 // with ConfigureServerBuilder), SetPeerAddress for each peer, then Send. Stop() (or the
@@ -112,17 +118,21 @@ class RaftTransport {
 
  private:
   class Service;
+  class FrameStream;
   struct Peer;
 
   void SenderLoop(Peer* peer);
+  // Writes queued frames while the peer's stream is open and idle; any thread (Send, a
+  // completed write, the sender's keepalive). Returns without blocking.
+  void PumpWrites(Peer* peer);
   void MonitorLoop();
   // Hands messages to the monitor thread for on_unreachable.
   void ReportDropped(Peer* peer, std::vector<GroupMessage> messages);
   bool stopping() const;
 
   // Called by the service.
-  bool EnterHandler(grpc::ServerContext* context);
-  void ExitHandler(grpc::ServerContext* context);
+  bool EnterHandler(grpc::CallbackServerContext* context);
+  void ExitHandler(grpc::CallbackServerContext* context);
   void NoteReceived(BrokerId from);
 
   const BrokerId self_;
@@ -140,7 +150,7 @@ class RaftTransport {
   bool dropped_pending_ = false;  // guarded by mu_: some Peer::dropped awaits the monitor
   std::map<BrokerId, std::unique_ptr<Peer>> peers_;  // guarded by mu_
   std::unordered_map<BrokerId, std::chrono::steady_clock::time_point> last_received_;  // mu_
-  std::vector<grpc::ServerContext*> handlers_;  // guarded by mu_: server streams in progress
+  std::vector<grpc::CallbackServerContext*> handlers_;  // guarded by mu_: open server streams
   std::thread monitor_;
 };
 
