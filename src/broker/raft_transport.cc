@@ -37,6 +37,8 @@ struct RaftTransport::Peer {
   bool writing = false;        // a frame is being written (at most one at a time)
   bool pumping = false;        // some thread is in PumpWrites' loop for this peer
   bool keepalive_due = false;  // the next pump sends a frame even if the queue is empty
+  bool pump_wanted = false;    // a bulky frame waits for the sender thread to write it
+  size_t queued_bytes = 0;     // ApproximateWireBytes of `queue`
   bool acked_any = false;      // the current stream acknowledged a frame
   Clock::time_point last_frame;
   uint64_t frames_sent = 0;
@@ -91,6 +93,13 @@ class RaftTransport::FrameStream final
       // Only a broken stream or a teardown (stream unpublished) has a waiter: the sender thread
       // is not woken for every frame.
       if (!ok || peer_->stream == nullptr) peer_->cv.notify_all();
+      if (ok && peer_->queued_bytes > transport_->options_.max_inline_write_bytes) {
+        // A bulky frame is encoded by the sender thread, not on gRPC's callback thread (which
+        // also reads every incoming stream).
+        peer_->pump_wanted = true;
+        peer_->cv.notify_all();
+        return;
+      }
     }
     if (ok) transport_->PumpWrites(peer_);
   }
@@ -389,6 +398,7 @@ void RaftTransport::Send(BrokerId to, std::vector<GroupMessage> messages) {
   }
   std::vector<GroupMessage> rejected;
   size_t misaddressed = 0;
+  bool write_here = true;
   {
     std::lock_guard<std::mutex> lock(p->mu);
     for (GroupMessage& gm : messages) {
@@ -398,13 +408,23 @@ void RaftTransport::Send(BrokerId to, std::vector<GroupMessage> messages) {
       } else if (p->queue.size() >= options_.max_queued_messages_per_peer) {
         rejected.push_back(std::move(gm));
       } else {
+        p->queued_bytes += ApproximateWireBytes(gm.message);
         p->queue.push_back(std::move(gm));
       }
     }
-    // Without an open stream the sender thread deals with the queue (it may be backing off).
-    if (p->stream == nullptr) p->cv.notify_all();
+    if (p->stream == nullptr) {
+      // Without an open stream the sender thread deals with the queue (it may be backing off).
+      p->cv.notify_all();
+      write_here = false;
+    } else if (p->queued_bytes > options_.max_inline_write_bytes && !p->writing) {
+      // Encoding and writing a bulky frame is the sender thread's work, so the caller (a Raft
+      // worker) goes on with its next round meanwhile.
+      p->pump_wanted = true;
+      p->cv.notify_all();
+      write_here = false;
+    }
   }
-  PumpWrites(p);
+  if (write_here) PumpWrites(p);
   if (misaddressed > 0) {
     LOG_EVERY_N(ERROR, 64) << "raft transport: " << misaddressed << " message(s) for broker " << to
                            << " with from/to not " << self_ << "/" << to << "; dropped";
@@ -548,6 +568,7 @@ void RaftTransport::PumpWrites(Peer* peer) {
       frame.push_back(std::move(peer->queue.front()));
       peer->queue.pop_front();
     }
+    peer->queued_bytes -= std::min(peer->queued_bytes, bytes);
     peer->keepalive_due = false;
     peer->writing = true;
     lock.unlock();
@@ -607,6 +628,7 @@ void RaftTransport::SenderLoop(Peer* peer) {
           dropped.assign(std::make_move_iterator(peer->queue.begin()),
                          std::make_move_iterator(peer->queue.end()));
           peer->queue.clear();
+          peer->queued_bytes = 0;
         }
       }
       if (stopping()) return;
@@ -655,9 +677,16 @@ void RaftTransport::SenderLoop(Peer* peer) {
       {
         std::unique_lock<std::mutex> lock(peer->mu);
         peer->cv.wait_until(lock, peer->last_frame + options_.keepalive_time, [&] {
-          return peer->stream_broken || peer->address_version != version || stopping();
+          return peer->stream_broken || peer->address_version != version || stopping() ||
+                 peer->pump_wanted;
         });
         if (peer->stream_broken || peer->address_version != version || stopping()) break;
+        if (peer->pump_wanted) {
+          peer->pump_wanted = false;
+          lock.unlock();
+          PumpWrites(peer);
+          continue;
+        }
         if (Clock::now() < peer->last_frame + options_.keepalive_time) continue;
         if (peer->writing || !peer->queue.empty()) {
           peer->last_frame = Clock::now();  // traffic is flowing; look again later
@@ -702,6 +731,7 @@ void RaftTransport::SenderLoop(Peer* peer) {
       peer->unacked.clear();
       for (GroupMessage& gm : peer->queue) dropped.push_back(std::move(gm));
       peer->queue.clear();
+      peer->queued_bytes = 0;
     }
     stream.reset();
     if (stopping()) return;
@@ -730,6 +760,7 @@ void RaftTransport::SenderLoop(Peer* peer) {
         waiting.assign(std::make_move_iterator(peer->queue.begin()),
                        std::make_move_iterator(peer->queue.end()));
         peer->queue.clear();
+        peer->queued_bytes = 0;
       }
       ReportDropped(peer, std::move(waiting));
       std::lock_guard<std::mutex> lock(peer->mu);
