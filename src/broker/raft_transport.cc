@@ -54,8 +54,8 @@ struct RaftTransport::Peer {
 };
 
 // One client stream to a peer, on gRPC's callback API: frames are written by whichever thread
-// finds the stream idle (PumpWrites), so a worker's messages leave without waking a sender
-// thread, and acknowledgements are read in OnReadDone. The sender thread owns the object: it
+// finds the stream idle (PumpWrites), so a worker's small messages leave without waking a
+// sender thread, and acknowledgements are read in OnReadDone. The sender thread owns the object: it
 // opens the stream, and tears it down once the stream broke (RemoveHold, then waits for OnDone).
 class RaftTransport::FrameStream final
     : public grpc::ClientBidiReactor<internal::MessageBatch, internal::BatchAck> {
@@ -93,13 +93,8 @@ class RaftTransport::FrameStream final
       // Only a broken stream or a teardown (stream unpublished) has a waiter: the sender thread
       // is not woken for every frame.
       if (!ok || peer_->stream == nullptr) peer_->cv.notify_all();
-      if (ok && peer_->queued_bytes > transport_->options_.max_inline_write_bytes) {
-        // A bulky frame is encoded by the sender thread, not on gRPC's callback thread (which
-        // also reads every incoming stream).
-        peer_->pump_wanted = true;
-        peer_->cv.notify_all();
-        return;
-      }
+      // Not on gRPC's callback thread either, which also reads every incoming stream.
+      if (ok && transport_->LeaveBulkyFramesToSender(peer_)) return;
     }
     if (ok) transport_->PumpWrites(peer_);
   }
@@ -416,11 +411,7 @@ void RaftTransport::Send(BrokerId to, std::vector<GroupMessage> messages) {
       // Without an open stream the sender thread deals with the queue (it may be backing off).
       p->cv.notify_all();
       write_here = false;
-    } else if (p->queued_bytes > options_.max_inline_write_bytes && !p->writing) {
-      // Encoding and writing a bulky frame is the sender thread's work, so the caller (a Raft
-      // worker) goes on with its next round meanwhile.
-      p->pump_wanted = true;
-      p->cv.notify_all();
+    } else if (!p->writing && LeaveBulkyFramesToSender(p)) {
       write_here = false;
     }
   }
@@ -544,6 +535,15 @@ void RaftTransport::MonitorLoop() {
       if (!dropped.empty() && on_unreachable_) on_unreachable_(peer->id, std::move(dropped));
     }
   }
+}
+
+bool RaftTransport::LeaveBulkyFramesToSender(Peer* peer) {
+  if (peer->queued_bytes <= options_.max_inline_write_bytes) return false;
+  // Encoding and writing a bulky frame is the sender thread's work, so the caller (a Raft
+  // worker) goes on with its next round meanwhile.
+  peer->pump_wanted = true;
+  peer->cv.notify_all();
+  return true;
 }
 
 void RaftTransport::PumpWrites(Peer* peer) {

@@ -132,6 +132,9 @@ class RaftTransport {
   // Writes queued frames while the peer's stream is open and idle; any thread (Send, a
   // completed write, the sender's keepalive). Returns without blocking.
   void PumpWrites(Peer* peer);
+  // With Peer::mu held: if the queue exceeds max_inline_write_bytes, asks the peer's sender
+  // thread to write it and returns true (the caller then does not pump).
+  bool LeaveBulkyFramesToSender(Peer* peer);
   void MonitorLoop();
   // Hands messages to the monitor thread for on_unreachable.
   void ReportDropped(Peer* peer, std::vector<GroupMessage> messages);
